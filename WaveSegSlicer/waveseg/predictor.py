@@ -1,0 +1,229 @@
+"""``Segmenter``: the public 2D API (set an image once, prompt it many times).
+
+    seg = Segmenter.from_pretrained("default", device="cpu")
+    seg.set_image(image)                     # (H, W) or (H, W, 3), any dtype
+    out = seg.predict(points=[[x, y]], labels=[1], box=(x0, y0, x1, y1))
+    out.mask, out.score, out.logits          # (H, W) bool, float, (1, 256, 256) float32
+    refined = seg.predict(points=..., labels=..., mask_input=out.logits)
+
+Coordinates are pixels of the image as given: points (x, y) with x = column, boxes
+(x0, y0, x1, y1). Intensity normalisation and resizing are described in ``waveseg.preprocess``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from waveseg.errors import InvalidImageError, InvalidPromptError, WaveSegError
+from waveseg.model_files import ModelCard, load_model
+from waveseg.preprocess import LOWRES_MASK_SIZE, MODEL_INPUT_SIZE, ResizeGeometry, normalize_intensity
+from waveseg.prompts import validate_box, validate_points
+
+MASK_LOGIT = 10.0  # magnitude of the logits that stand for a given binary mask (mask_input)
+
+
+@dataclass
+class EncodedImage:
+    """An image's embedding and how the image maps into the model frame."""
+
+    embedding: torch.Tensor  # (1, 256, 64, 64)
+    geometry: ResizeGeometry
+
+
+@dataclass
+class Prediction:
+    """Result of one prompt.
+
+    mask: (H, W) bool at the image's own resolution (the best candidate).
+    score: the decoder's predicted IoU of ``mask``.
+    logits: (1, 256, 256) float32 low-resolution logits in the model frame; pass them back as
+      ``mask_input`` to refine.
+    masks, scores: all candidates, (M, H, W) and (M,), M = 3 with ``multimask=True`` else 1.
+    """
+
+    mask: np.ndarray
+    score: float
+    logits: np.ndarray
+    masks: np.ndarray = field(repr=False)
+    scores: np.ndarray = field(repr=False)
+
+
+def to_model_input(image: np.ndarray, geometry: ResizeGeometry) -> torch.Tensor:
+    """Normalised (H, W) or (H, W, 3) float image -> (1, 3, 256, 256) padded model input."""
+    t = torch.from_numpy(np.ascontiguousarray(image))
+    t = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
+    t = F.interpolate(t, size=geometry.resized_hw, mode="bilinear", align_corners=False, antialias=True)
+    rh, rw = geometry.resized_hw
+    t = F.pad(t, (0, MODEL_INPUT_SIZE - rw, 0, MODEL_INPUT_SIZE - rh))
+    return t.expand(1, 3, MODEL_INPUT_SIZE, MODEL_INPUT_SIZE).clamp(0.0, 1.0).contiguous()
+
+
+def logits_to_masks(logits: torch.Tensor, geometry: ResizeGeometry) -> np.ndarray:
+    """(M, 256, 256) model-frame logits -> (M, H, W) bool masks at the original resolution."""
+    rh, rw = geometry.resized_hw
+    valid = logits[None, :, :rh, :rw]
+    full = F.interpolate(valid, size=geometry.original_hw, mode="bilinear", align_corners=False)
+    return (full[0] > 0).numpy()
+
+
+def mask_to_logits(mask: np.ndarray, geometry: ResizeGeometry) -> torch.Tensor:
+    """(H, W) bool mask at image resolution -> (1, 1, 256, 256) logits in the model frame."""
+    t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+    t = F.interpolate(t, size=geometry.resized_hw, mode="bilinear", align_corners=False, antialias=True)
+    rh, rw = geometry.resized_hw
+    t = F.pad(t, (0, LOWRES_MASK_SIZE - rw, 0, LOWRES_MASK_SIZE - rh))
+    return (t > 0.5).float() * (2 * MASK_LOGIT) - MASK_LOGIT
+
+
+class Segmenter:
+    """A promptable segmenter: encodes an image once, then answers prompts quickly.
+
+    Build it with ``Segmenter.from_pretrained``. Not thread-safe: use one per thread (the
+    Slicer module and the server run all model calls on one worker thread).
+    """
+
+    def __init__(self, model: torch.nn.Module, card: ModelCard, device: str = "cpu") -> None:
+        self.model = model.to(device).eval()
+        self.card = card
+        self.device = torch.device(device)
+        self._encoded: EncodedImage | None = None
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike = "default", device: str = "cpu") -> "Segmenter":
+        """Load a model: "default", a backbone name ("litemedsam", "wave-gms", "hrmedseg-lite")
+        or the path of a WaveSeg model (card ``.json``, its ``.safetensors`` or their folder)."""
+        try:
+            torch_device = torch.device(device)
+        except RuntimeError:
+            raise WaveSegError(f"device {device!r} is not a valid torch device; use 'cpu' or 'cuda'") from None
+        if torch_device.type == "cuda" and not torch.cuda.is_available():
+            raise WaveSegError("device 'cuda' was asked for but no CUDA GPU is available; use device='cpu'")
+        model, card = load_model(name_or_path)
+        return cls(model, card, device)
+
+    @property
+    def backbone(self) -> str:
+        return self.card.backbone
+
+    # -- images -------------------------------------------------------------------------
+    @torch.inference_mode()
+    def encode(self, image: np.ndarray, window: tuple[float, float] | None = None) -> EncodedImage:
+        """Normalise, resize and encode an (H, W) or (H, W, 3) image of any dtype."""
+        normalized = normalize_intensity(image, window)
+        geometry = ResizeGeometry.for_shape(*normalized.shape[:2])
+        x = to_model_input(normalized, geometry).to(self.device)
+        return EncodedImage(self.model.encode(x), geometry)
+
+    def set_image(self, image: np.ndarray, window: tuple[float, float] | None = None) -> None:
+        """Encode ``image`` for the following ``predict`` calls (the slow step, once per image).
+
+        image: (H, W) or (H, W, 3) array of any numeric dtype; window: optional (lo, hi)
+        intensity window (e.g. (-160, 240) HU for abdomen CT).
+        """
+        self._encoded = self.encode(image, window)
+
+    @property
+    def image_hw(self) -> tuple[int, int]:
+        if self._encoded is None:
+            raise WaveSegError("no image is set; call set_image(image) first")
+        return self._encoded.geometry.original_hw
+
+    # -- prompts ------------------------------------------------------------------------
+    def predict(
+        self,
+        points: Sequence[Sequence[float]] | np.ndarray | None = None,
+        labels: Sequence[int] | np.ndarray | None = None,
+        box: Sequence[float] | np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask: bool = False,
+    ) -> Prediction:
+        """Segment the current image from prompts.
+
+        Arguments:
+          points: (N, 2) pixel coordinates (x, y), x = column, y = row.
+          labels: (N,) 1 = foreground, 0 = background.
+          box: (x0, y0, x1, y1) in pixels; corners in any order, clipped to the image.
+          mask_input: either the ``logits`` of an earlier prediction ((1, 256, 256) or
+            (256, 256) float) to refine, or an existing (H, W) bool mask to start from.
+          multimask: return three candidates (``masks``) and pick the best-scored as ``mask``.
+        Returns:
+          ``Prediction`` with ``mask`` (H, W) bool, ``score`` and ``logits`` (1, 256, 256).
+        """
+        if self._encoded is None:
+            raise WaveSegError("no image is set; call set_image(image) first")
+        return self.predict_encoded(self._encoded, points, labels, box, mask_input, multimask)
+
+    @torch.inference_mode()
+    def predict_encoded(
+        self,
+        encoded: EncodedImage,
+        points: Sequence[Sequence[float]] | np.ndarray | None = None,
+        labels: Sequence[int] | np.ndarray | None = None,
+        box: Sequence[float] | np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask: bool = False,
+    ) -> Prediction:
+        """``predict`` against an explicit ``EncodedImage`` (used by sessions and ROI zoom)."""
+        geometry = encoded.geometry
+        hw = geometry.original_hw
+        pts = validate_points(points, labels, hw)
+        bx = validate_box(box, hw)
+        mask_logits = self._mask_input_logits(mask_input, geometry)
+        if pts is None and bx is None and mask_logits is None:
+            raise InvalidPromptError("give at least one prompt: points with labels, a box, or mask_input")
+        point_arg = box_arg = None
+        if pts is not None:
+            xy = torch.from_numpy(geometry.to_model_xy(pts[0]))[None].to(self.device)
+            point_arg = (xy, torch.from_numpy(pts[1])[None].to(self.device))
+        if bx is not None:
+            box_arg = torch.from_numpy(geometry.to_model_xy(bx.reshape(2, 2)).reshape(1, 4)).to(self.device)
+        logits, iou = self.model.decode(
+            encoded.embedding, point_arg, box_arg,
+            None if mask_logits is None else mask_logits.to(self.device), multimask,
+        )
+        logits, iou = logits[0].float().cpu(), iou[0].float().cpu()
+        masks = logits_to_masks(logits, geometry)
+        best = int(torch.argmax(iou))
+        return Prediction(
+            mask=masks[best],
+            score=float(iou[best]),
+            logits=logits[best : best + 1].numpy().astype(np.float32),
+            masks=masks,
+            scores=iou.numpy(),
+        )
+
+    @staticmethod
+    def _mask_input_logits(mask_input: np.ndarray | None, geometry: ResizeGeometry) -> torch.Tensor | None:
+        if mask_input is None:
+            return None
+        m = np.asarray(mask_input)
+        if m.dtype == bool or (m.shape == geometry.original_hw and np.issubdtype(m.dtype, np.integer)):
+            if m.shape != geometry.original_hw:
+                raise InvalidPromptError(
+                    f"mask_input mask has shape {m.shape}; a mask must match the image, {geometry.original_hw}"
+                )
+            return mask_to_logits(m.astype(bool), geometry)
+        lowres = (LOWRES_MASK_SIZE, LOWRES_MASK_SIZE)
+        if m.shape not in (lowres, (1, *lowres), (1, 1, *lowres)):
+            raise InvalidPromptError(
+                f"mask_input has shape {m.shape}; expected earlier logits (1, 256, 256) or a bool mask of the image's shape"
+            )
+        if not np.all(np.isfinite(m)):
+            raise InvalidPromptError("mask_input logits contain NaN or Inf")
+        return torch.from_numpy(m.astype(np.float32).reshape(1, 1, *lowres))
+
+    # -- sessions -----------------------------------------------------------------------
+    def session(self, image: np.ndarray, window: tuple[float, float] | None = None, roi_zoom: str | bool = "auto"):
+        """Start an interactive session (clicks, box, undo/redo) on an image; see ``InteractiveSession``."""
+        from waveseg.session import InteractiveSession
+
+        return InteractiveSession(self, image, window=window, roi_zoom=roi_zoom)
+
+
+__all__ = ["Segmenter", "Prediction", "EncodedImage", "InvalidImageError"]
