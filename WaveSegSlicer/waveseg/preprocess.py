@@ -70,7 +70,10 @@ def as_gray_or_rgb(image: np.ndarray) -> np.ndarray:
             "For a volume, choose a slice (e.g. volume[k]) or use a volume session"
         )
     if array.ndim == 3 and array.shape[2] != 3:
-        raise InvalidImageError(f"image has shape {array.shape}; the last axis must hold 1, 3 or 4 channels")
+        raise InvalidImageError(
+            f"image has shape {array.shape}: a volume, or an image whose last axis is not 1, 3 or 4 channels. "
+            "Give one 2D slice (H, W) or (H, W, 3), or use a volume session for volumes"
+        )
     if array.shape[0] < 1 or array.shape[1] < 1:
         raise InvalidImageError(f"image has shape {array.shape}; it must have at least one pixel")
     return array

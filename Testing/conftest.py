@@ -1,0 +1,58 @@
+"""Shared fixtures: the embedded real sample (Colin27 T1 + brain mask) and segmenters.
+
+LiteMedSAM is loaded once per test session (it takes seconds); prompt-handling tests that do not
+depend on model quality use the light, untrained ``wave-gms`` encoder, which is 40x faster.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from waveseg.io import read_image
+from waveseg.sample_data import DEMO_SLICE, SAMPLE_BRAIN_MASK, SAMPLE_T1
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    total = a.sum() + b.sum()
+    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
+
+
+@pytest.fixture(scope="session")
+def sample_volume():
+    return read_image(SAMPLE_T1)
+
+
+@pytest.fixture(scope="session")
+def sample_slice(sample_volume) -> np.ndarray:
+    """(217, 181) uint8 axial T1 slice of a real brain."""
+    return sample_volume.array[DEMO_SLICE]
+
+
+@pytest.fixture(scope="session")
+def brain_mask() -> np.ndarray:
+    """(217, 181) bool reference brain mask of ``sample_slice``."""
+    return read_image(SAMPLE_BRAIN_MASK).array[DEMO_SLICE] > 0
+
+
+@pytest.fixture(scope="session")
+def litemedsam():
+    from waveseg.predictor import Segmenter
+
+    return Segmenter.from_pretrained("litemedsam")
+
+
+@pytest.fixture(scope="session")
+def fast_segmenter():
+    """Untrained wave-gms encoder + LiteMedSAM decoder: for tests of plumbing, not quality."""
+    from waveseg.predictor import Segmenter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return Segmenter.from_pretrained("wave-gms")

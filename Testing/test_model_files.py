@@ -1,0 +1,97 @@
+"""Model files: LiteMedSAM heads load strictly, our safetensors format round-trips, and
+tampered, pickled or foreign weights are refused with a clear error."""
+
+import json
+import pickle
+import warnings
+
+import pytest
+import torch
+
+from waveseg.errors import ModelFileError
+from waveseg.model_files import ModelCard, load_litemedsam_state, load_model, save_model, sha256_of
+from waveseg.modeling.sam_heads import build_mask_decoder, build_prompt_encoder
+
+
+def _heads(prefix):
+    state = load_litemedsam_state()
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def test_litemedsam_heads_load_into_segment_anything_modules_strictly():
+    build_prompt_encoder().load_state_dict(_heads("prompt_encoder."), strict=True)
+    build_mask_decoder().load_state_dict(_heads("mask_decoder."), strict=True)
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model, _ = load_model("hrmedseg-lite")
+    folder = tmp_path_factory.mktemp("model")
+    card_path = save_model(model, ModelCard(name="tiny", backbone="hrmedseg-lite"), folder, half=False)
+    return model, folder, card_path
+
+
+def test_safetensors_round_trip_is_bit_exact(saved_model):
+    model, folder, card_path = saved_model
+    for path in (card_path, folder / "tiny.safetensors", folder):
+        if path == folder:
+            (folder / "model.json").write_text(card_path.read_text())
+        loaded, card = load_model(path)
+        assert card.backbone == "hrmedseg-lite" and card.sha256 == sha256_of(folder / "tiny.safetensors")
+        for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
+            assert torch.equal(a, b), k
+    assert not list(folder.glob(".*")), "no temporary files may be left behind"
+
+
+def test_tampered_weights_are_refused(saved_model, tmp_path):
+    _, folder, card_path = saved_model
+    data = bytearray((folder / "tiny.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (tmp_path / "tiny.safetensors").write_bytes(bytes(data))
+    (tmp_path / "tiny.json").write_text(card_path.read_text())
+    with pytest.raises(ModelFileError, match="SHA-256"):
+        load_model(tmp_path / "tiny.json")
+
+
+def test_a_card_for_another_architecture_is_refused(saved_model, tmp_path):
+    _, folder, card_path = saved_model
+    card = json.loads(card_path.read_text())
+    card["backbone"] = "wave-gms"
+    (tmp_path / "tiny.safetensors").write_bytes((folder / "tiny.safetensors").read_bytes())
+    (tmp_path / "tiny.json").write_text(json.dumps(card))
+    with pytest.raises(ModelFileError, match="do not match"):
+        load_model(tmp_path / "tiny.json")
+
+
+def test_pickled_weights_are_never_loaded(tmp_path):
+    evil = tmp_path / "weights.pth"
+    evil.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(ModelFileError, match="not loaded"):
+        load_model(evil)
+
+
+def test_a_pickle_renamed_to_safetensors_is_refused(tmp_path):
+    (tmp_path / "m.safetensors").write_bytes(pickle.dumps({"a": 1}))
+    card = ModelCard(name="m", backbone="wave-gms", weights="m.safetensors", sha256=sha256_of(tmp_path / "m.safetensors"))
+    (tmp_path / "m.json").write_text(json.dumps(card.__dict__))
+    with pytest.raises(ModelFileError, match="not valid safetensors"):
+        load_model(tmp_path / "m.json")
+
+
+@pytest.mark.parametrize("name", ["no-such-model", "missing.json"])
+def test_unknown_names_and_missing_cards_are_clear_errors(name):
+    with pytest.raises(ModelFileError):
+        load_model(name)
+
+
+def test_corrupt_card_is_a_clear_error(tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="cannot be read"):
+        load_model(tmp_path / "bad.json")
+
+
+def test_default_is_litemedsam_until_trained_weights_ship():
+    model, card = load_model("default")
+    assert card.backbone == "litemedsam"
