@@ -87,6 +87,8 @@ def read_image(path: str | os.PathLike) -> ImageVolume:
             reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), series[0]))
             image = reader.Execute()
         else:
+            if _suffix(path) in (".nii", ".nii.gz"):
+                _check_nifti_complete(path)
             image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
@@ -106,6 +108,17 @@ def read_image(path: str | os.PathLike) -> ImageVolume:
     if dim == 3 and array.shape[0] == 1:  # a single-slice volume (e.g. one DICOM file) is a 2D image
         array = array[0]
     return ImageVolume(array, image.GetSpacing(), image.GetOrigin(), image.GetDirection(), str(path))
+
+
+def _check_nifti_complete(path: Path) -> None:
+    """ITK reads a truncated NIfTI without complaint (the missing voxels come back as garbage),
+    so the data block is read once with nibabel, which raises on a short file."""
+    import nibabel as nib
+
+    try:
+        np.asanyarray(nib.load(str(path)).dataobj)
+    except Exception as exc:  # nibabel raises many types (EOFError, OSError, ImageFileError, ValueError)
+        raise ImageFileError(f"cannot read {path}: the file is corrupt or truncated ({type(exc).__name__}: {str(exc)[:150]})") from None
 
 
 def _reference_image(mask: np.ndarray, reference: ImageVolume | None):

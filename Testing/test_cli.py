@@ -1,0 +1,83 @@
+"""The ``waveseg`` command line, run as a user runs it (a subprocess)."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import dice
+from waveseg.io import read_image
+from waveseg.sample_data import DEMO_SLICE, SAMPLE_BRAIN_MASK, SAMPLE_T1
+
+
+def waveseg(*args, cwd=None):
+    exe = shutil.which("waveseg")
+    cmd = [exe, *args] if exe else [sys.executable, "-m", "waveseg.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+@pytest.mark.parametrize("sub", [[], ["segment"], ["info"], ["demo"]])
+def test_help_for_every_command(sub):
+    result = waveseg(*sub, "--help")
+    assert result.returncode == 0 and "usage: waveseg" in result.stdout
+
+
+def test_demo_writes_a_mask_a_segmentation_and_an_overlay(tmp_path):
+    result = waveseg("demo", "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "Dice" in result.stdout and "encoding" in result.stderr  # progress on stderr
+    mask = read_image(tmp_path / "out" / "demo_mask.nii.gz").array > 0
+    truth = read_image(SAMPLE_BRAIN_MASK).array > 0
+    assert dice(mask[DEMO_SLICE], truth[DEMO_SLICE]) > 0.9 and not mask[DEMO_SLICE + 1].any()
+    assert read_image(tmp_path / "out" / "demo_mask.seg.nrrd").array.shape == mask.shape
+    overlay = Image.open(tmp_path / "out" / "demo_overlay.png")
+    assert overlay.size == (181, 217) and overlay.mode == "RGB"
+
+
+def test_segment_with_box_and_clicks_on_a_volume_slice(tmp_path):
+    out = tmp_path / "m.seg.nrrd"
+    result = waveseg("segment", str(SAMPLE_T1), "--slice", "3", "--box", "20", "20", "162", "198",
+                     "--point", "90", "150", "--negative", "5", "5", "--model", "wave-gms",
+                     "-o", str(out), "--overlay", str(tmp_path / "o.png"))
+    assert result.returncode == 0, result.stderr
+    written = read_image(out)
+    assert written.array.shape == read_image(SAMPLE_T1).array.shape
+    assert written.spacing == read_image(SAMPLE_T1).spacing
+    assert (tmp_path / "o.png").exists()
+
+
+def test_segment_a_png_to_a_png(tmp_path, sample_slice):
+    Image.fromarray(sample_slice).save(tmp_path / "slice.png")
+    result = waveseg("segment", str(tmp_path / "slice.png"), "--box", "20", "20", "162", "198",
+                     "--model", "wave-gms", "-o", str(tmp_path / "mask.png"))
+    assert result.returncode == 0, result.stderr
+    assert np.asarray(Image.open(tmp_path / "mask.png")).shape == sample_slice.shape
+
+
+def test_info_prints_geometry():
+    result = waveseg("info", str(SAMPLE_T1))
+    assert result.returncode == 0 and "(16, 217, 181)" in result.stdout and "spacing" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["segment", str(SAMPLE_T1), "--box", "1", "2", "30", "40", "-o", "x.nii.gz"], "choose one with --slice"),
+        (["segment", str(SAMPLE_T1), "--slice", "16", "--box", "1", "2", "30", "40", "-o", "x.nii.gz"], "past the end"),
+        (["segment", str(SAMPLE_T1), "--slice", "2", "-o", "x.nii.gz"], "give a prompt"),
+        (["segment", str(SAMPLE_T1), "--slice", "2", "--point", "900", "2", "-o", "x.nii.gz"], "outside"),
+        (["segment", str(SAMPLE_T1), "--slice", "2", "--box", "5", "5", "5", "9", "-o", "x.nii.gz"], "zero width"),
+        (["segment", "missing.nii.gz", "--box", "1", "2", "3", "4", "-o", "x.nii.gz"], "does not exist"),
+        (["segment", str(SAMPLE_T1), "--slice", "2", "--box", "1", "2", "30", "40", "--model", "evil.pth", "-o", "x.nii.gz"],
+         "not loaded"),
+        (["info", "missing.nrrd"], "does not exist"),
+    ],
+)
+def test_bad_input_gives_one_clear_line_and_no_file(tmp_path, args, message):
+    result = waveseg(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x.nii.gz").exists()
