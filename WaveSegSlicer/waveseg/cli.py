@@ -90,11 +90,11 @@ def cmd_segment(args: argparse.Namespace) -> int:
     image = _slice_of(volume, args.slice)
     seg = _load_segmenter(args.model, args.device)
     window = tuple(args.window) if args.window else None
-    with _Timer(f"encoding a {image.shape[1]}x{image.shape[0]} slice"):
-        session = seg.session(image, window=window, roi_zoom={"auto": "auto", "on": True, "off": False}[args.roi_zoom])
-    mask = session.set_box(args.box) if args.box is not None else None
-    for (x, y), label in zip(points, labels):
-        mask = session.add_click(x, y, positive=bool(label))
+    session = seg.session(image, window=window, roi_zoom={"auto": "auto", "on": True, "off": False}[args.roi_zoom])
+    with _Timer(f"encoding and segmenting a {image.shape[1]}x{image.shape[0]} slice"):
+        mask = session.set_box(args.box) if args.box is not None else None
+        for (x, y), label in zip(points, labels):
+            mask = session.add_click(x, y, positive=bool(label))
     _log(f"predicted IoU {session.state.score:.3f}")
     if not mask.any():
         _log("warning: the mask is empty; the file is written but holds no segment voxels")

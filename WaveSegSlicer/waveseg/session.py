@@ -1,7 +1,7 @@
 """Interactive 2D session: clicks, a box, an existing mask; undo and redo to any depth.
 
-Every action returns the current (H, W) bool mask. The image is encoded once (and a zoomed
-crop once per crop when ROI zoom is active); each click is decoded together with all earlier
+Every action returns the current (H, W) bool mask. The image is encoded once, when first
+needed (and a zoomed crop once per crop when ROI zoom is active); each click is decoded together with all earlier
 clicks, the box, and the previous prediction's logits as the mask prompt, so each click refines
 the mask, as SAM was trained to do.
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from waveseg.errors import InvalidPromptError
 from waveseg.predictor import EncodedImage, Prediction, Segmenter
-from waveseg.preprocess import as_gray_or_rgb
+from waveseg.preprocess import as_gray_or_rgb, normalize_intensity
 from waveseg.prompts import validate_box, validate_points
 from waveseg.roi import choose_roi, target_extent
 
@@ -55,7 +55,8 @@ class InteractiveSession:
         self.window = window
         self.roi_zoom = roi_zoom
         self.image_hw: tuple[int, int] = self.image.shape[:2]
-        self._full = segmenter.encode(self.image, window)
+        normalize_intensity(self.image, window)  # refuse an unusable image now, not at the first click
+        self._full: EncodedImage | None = None  # encoded on first use (ROI zoom may never need it)
         self._crops: OrderedDict[tuple[int, int, int, int], EncodedImage] = OrderedDict()
         self._history: list[SessionState] = [self._empty_state()]
         self._index = 0
@@ -133,7 +134,11 @@ class InteractiveSession:
         return self._push(self._empty_state())
 
     # -- model --------------------------------------------------------------------------
-    def _encoded_crop(self, roi: tuple[int, int, int, int]) -> EncodedImage:
+    def _encoded(self, roi: tuple[int, int, int, int] | None) -> EncodedImage:
+        if roi is None:
+            if self._full is None:
+                self._full = self.segmenter.encode(self.image, self.window)
+            return self._full
         if roi not in self._crops:
             x0, y0, x1, y1 = roi
             self._crops[roi] = self.segmenter.encode(self.image[y0:y1, x0:x1], self.window)
@@ -148,7 +153,7 @@ class InteractiveSession:
         extent = target_extent(None if box is None else np.asarray(box), prev_mask, pts)
         roi = choose_roi(extent, self.image_hw, self.roi_zoom)
         ox, oy = (roi[0], roi[1]) if roi else (0, 0)
-        encoded = self._encoded_crop(roi) if roi else self._full
+        encoded = self._encoded(roi)
         mask_input = None
         if previous is not None and previous.logits is not None and previous.roi == roi:
             mask_input = previous.logits

@@ -88,5 +88,5 @@ class HRMedSegLiteEncoder(nn.Module):
 
 @register_backbone("hrmedseg-lite")
 def build_hrmedseg_lite() -> HRMedSegLiteEncoder:
-    """About 2.3M parameters and 2.9 GFLOPs per 256 x 256 slice (scripts/bench_engine.py)."""
+    """2.26M parameters and 2.89 GFLOPs per 256 x 256 slice (scripts/bench_engine.py)."""
     return HRMedSegLiteEncoder(widths=(64, 128, 256), depths=(4, 2), num_heads=(4, 8), fuse_ch=64)

@@ -86,5 +86,5 @@ class WaveGMSEncoder(nn.Module):
 
 @register_backbone("wave-gms")
 def build_wave_gms() -> WaveGMSEncoder:
-    """About 2.6M parameters and 2.8 GFLOPs per 256 x 256 slice (scripts/bench_engine.py)."""
+    """2.58M parameters and 2.64 GFLOPs per 256 x 256 slice (scripts/bench_engine.py)."""
     return WaveGMSEncoder(wavelet="haar", widths=(48, 128, 256), num_heads=8, fuse_ch=64)

@@ -1,0 +1,25 @@
+"""Helpers shared by the benchmark scripts (data locations, Dice)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+VOLUMES = Path(os.environ.get("WAVESEG_DATA", Path.home() / ".cache" / "waveseg")) / "volumes"
+
+
+def load_array(name: str) -> np.ndarray:
+    """(Z, Y, X) array of a volume fetched by scripts/fetch_data.py."""
+    path = VOLUMES / name
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: run scripts/fetch_data.py first")
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    total = a.sum() + b.sum()
+    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
