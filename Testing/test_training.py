@@ -1,0 +1,105 @@
+"""Training runs end to end on a tiny real set: DDP with two CPU processes (gloo), checkpoints
+that resume, and a model file that loads."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from waveseg.model_files import load_model
+from waveseg.predictor import to_model_input
+from waveseg.preprocess import ResizeGeometry, normalize_intensity
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tiny_slices(tmp_path_factory, sample_volume, litemedsam):
+    """4 real slices in the model frame, their brain masks, and LiteMedSAM's embeddings."""
+    from waveseg.io import read_image
+    from waveseg.sample_data import SAMPLE_BRAIN_MASK
+
+    folder = tmp_path_factory.mktemp("slices")
+    masks_volume = read_image(SAMPLE_BRAIN_MASK).array > 0
+    images, masks = [], []
+    for k in (2, 6, 10, 14):
+        normalized = normalize_intensity(sample_volume.array[k])
+        geometry = ResizeGeometry.for_shape(*normalized.shape)
+        images.append((to_model_input(normalized, geometry)[0, 0].numpy() * 255).round().astype(np.uint8))
+        m = torch.from_numpy(masks_volume[k].astype(np.float32))[None, None]
+        framed = np.zeros((256, 256), bool)
+        rh, rw = geometry.resized_hw
+        framed[:rh, :rw] = torch.nn.functional.interpolate(m, size=(rh, rw), mode="nearest")[0, 0].numpy() > 0.5
+        masks.append(framed)
+    np.savez(folder / "train.npz", images=np.stack(images), masks=np.stack(masks), mask_slice=np.arange(4),
+             mask_name=np.array(["sample:brain"] * 4), valid_hw=np.array([[256, 214]] * 4), source=np.array(["s"] * 4))
+    with torch.inference_mode():
+        teacher = litemedsam.model.encode(torch.from_numpy(np.stack(images)[:, None].astype(np.float32) / 255).expand(4, 3, 256, 256))
+    np.save(folder / "teacher_train.npy", teacher.numpy().astype(np.float16))
+    np.save(folder / "teacher_train.done.npy", np.ones(4, bool))
+    return folder
+
+
+def _config(path: Path, distill_steps: int, finetune_steps: int) -> Path:
+    path.write_text(json.dumps({
+        "backbone": "wave-gms", "seed": 0, "checkpoint_every": 2,
+        "distill": {"steps": distill_steps, "batch": 2, "lr": 0.002},
+        "finetune": {"steps": finetune_steps, "batch": 1, "lr": 0.0002, "decoder_lr": 0.00003, "max_rounds": 1},
+    }))
+    return path
+
+
+def _steps(out: Path) -> list[tuple[str, int]]:
+    return [(r["stage"], r["step"]) for r in map(json.loads, (out / "log.jsonl").read_text().splitlines())]
+
+
+def test_ddp_on_two_cpu_processes_trains_and_writes_a_loadable_model(tiny_slices, tmp_path):
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "--master_port", "29533", str(ROOT / "scripts" / "train.py"),
+         "--config", str(_config(tmp_path / "c.json", 2, 1)), "--out", str(out), "--slices", str(tiny_slices)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _steps(out) == [("distill", 1), ("distill", 2), ("finetune", 1)]
+    model, card = load_model(out / "wave-gms.json")
+    assert card.backbone == "wave-gms" and card.dtype == "float16" and card.training_data
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(tiny_slices, tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--out", str(out), "--slices", str(tiny_slices)]
+    first = subprocess.run(command + ["--config", str(_config(tmp_path / "a.json", 2, 0))], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 2
+    second = subprocess.run(command + ["--config", str(_config(tmp_path / "b.json", 4, 0))], capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert _steps(out) == [("distill", 1), ("distill", 2), ("distill", 3), ("distill", 4)]
+
+
+def test_distillation_lowers_the_loss_on_real_slices(tiny_slices):
+    from waveseg.training.data import DistillationSlices
+    from waveseg.training.losses import distillation_loss
+
+    from waveseg.training.student import build_student
+
+    torch.manual_seed(0)
+    model = build_student("wave-gms")
+    data = DistillationSlices(tiny_slices / "train.npz", tiny_slices / "teacher_train.npy", augment=False)
+    x = torch.stack([data[i][0] for i in range(4)])
+    t = torch.stack([data[i][1] for i in range(4)])
+    optimizer = torch.optim.AdamW(model.image_encoder.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(8):
+        loss = distillation_loss(model.image_encoder(x), t)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0], losses

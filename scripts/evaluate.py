@@ -1,0 +1,169 @@
+#!/usr/bin/env python
+"""Benchmark WaveSeg backbones against LiteMedSAM on the held-out split (DESIGN.md protocol).
+
+All models run in this one process on the same held-out slices and prompts:
+  * box Dice with the tight box and with a jittered box (seeded); the "fill the box" baseline;
+  * clicks only (RITM rule: next click at the distance-transform maximum of the larger error
+    region, previous logits fed back): Dice after 1/3/5 clicks, NoC@85/@90 (IoU, 20 clicks max);
+  * box + 5 corrective clicks;
+  * box Dice with ROI zoom ("auto");
+  * median encoder time and median per-click decoder time, and their ratios to LiteMedSAM.
+Slices are the model-frame slices of ``scripts/build_slices.py`` (test part). Writes a Markdown
+report and a Dice-versus-clicks plot.
+
+    .venv/bin/python scripts/evaluate.py --models litemedsam runs/wave-gms-small/wave-gms.json \
+        [--limit 60] [--report reports/benchmark.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from scripts_common import VOLUMES
+from waveseg.predictor import Segmenter
+from waveseg.prompt_simulation import jittered_box, next_click, tight_box
+
+MAX_CLICKS = 20
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = (a | b).sum()
+    return 1.0 if union == 0 else float((a & b).sum() / union)
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = a.sum() + b.sum()
+    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
+
+
+def click_loop(seg: Segmenter, encoded, truth: np.ndarray, box, n_clicks: int, timings: list[float]):
+    """Run RITM clicks (after an optional box); return the list of masks after each click."""
+    points, labels, logits, masks = [], [], None, []
+    prediction = None
+    if box is not None:
+        out = seg.predict_encoded(encoded, box=box)
+        prediction, logits = out.mask, out.logits
+    for _ in range(n_clicks):
+        click = next_click(prediction, truth)
+        if click is None:
+            masks.append(prediction)
+            continue
+        points.append(click[:2])
+        labels.append(click[2])
+        start = time.perf_counter()
+        out = seg.predict_encoded(encoded, points=points, labels=labels, box=box, mask_input=logits)
+        timings.append(time.perf_counter() - start)
+        prediction, logits = out.mask, out.logits
+        masks.append(prediction)
+    return masks
+
+
+def evaluate(seg: Segmenter, data, limit: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    results = defaultdict(list)
+    enc_times, click_times = [], []
+    by_slice = defaultdict(list)
+    for m, s in enumerate(data["mask_slice"][:limit]):
+        by_slice[int(s)].append(m)
+    for s, mask_ids in by_slice.items():
+        image = data["images"][s]
+        start = time.perf_counter()
+        encoded = seg.encode(image)
+        enc_times.append(time.perf_counter() - start)
+        for m in mask_ids:
+            truth = data["masks"][m]
+            box = tight_box(truth)
+            fill = np.zeros_like(truth)
+            fill[int(box[1]) : int(box[3]) + 1, int(box[0]) : int(box[2]) + 1] = True
+            results["box_fill"].append(dice(fill, truth))
+            results["box"].append(dice(seg.predict_encoded(encoded, box=box).mask, truth))
+            results["box_jitter"].append(dice(seg.predict_encoded(encoded, box=jittered_box(truth, rng)).mask, truth))
+            results["box_roi"].append(dice(seg.session(image, roi_zoom="auto").set_box(box), truth))
+            clicks = click_loop(seg, encoded, truth, None, MAX_CLICKS, click_times)
+            curve = [dice(c, truth) for c in clicks]
+            results["curve"].append(curve)
+            ious = [iou(c, truth) for c in clicks]
+            for threshold in (85, 90):
+                reached = [i + 1 for i, v in enumerate(ious) if v >= threshold / 100]
+                results[f"noc{threshold}"].append(reached[0] if reached else MAX_CLICKS)
+            results["box_5clicks"].append(dice(click_loop(seg, encoded, truth, box, 5, click_times)[-1], truth))
+            results["structure"].append(str(data["mask_name"][m]))
+    results["enc_ms"] = 1000 * statistics.median(enc_times)
+    results["click_ms"] = 1000 * statistics.median(click_times)
+    return results
+
+
+def summarize(r: dict) -> dict:
+    curve = np.array(r["curve"])
+    return {
+        "n": len(r["box"]), "box_fill": np.mean(r["box_fill"]), "box": np.mean(r["box"]), "box_jitter": np.mean(r["box_jitter"]),
+        "box_roi": np.mean(r["box_roi"]), "click1": curve[:, 0].mean(), "click3": curve[:, 2].mean(), "click5": curve[:, 4].mean(),
+        "noc85": np.mean(r["noc85"]), "noc90": np.mean(r["noc90"]), "box_5clicks": np.mean(r["box_5clicks"]),
+        "enc_ms": r["enc_ms"], "click_ms": r["click_ms"], "curve": curve.mean(axis=0),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["litemedsam"])
+    parser.add_argument("--limit", type=int, default=10_000, help="at most this many structure masks")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--report", default="reports/benchmark.md")
+    args = parser.parse_args()
+    data = dict(np.load(VOLUMES.parent / "slices" / "test.npz"))
+    summaries = {}
+    for name in args.models:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            seg = Segmenter.from_pretrained(name)
+        label = seg.card.name if name != "litemedsam" else "litemedsam"
+        summaries[label] = summarize(evaluate(seg, data, args.limit, args.seed))
+        print(f"{label}: done", flush=True)
+    ref = summaries.get("litemedsam")
+    lines = [
+        "# WaveSeg benchmark (held-out split)", "",
+        f"Command: `.venv/bin/python scripts/evaluate.py --models {' '.join(args.models)} --limit {args.limit}`", "",
+        f"{next(iter(summaries.values()))['n']} structure masks on held-out slices (configs/data_split.json, test part); "
+        "Dice in the 256 x 256 model frame; all models in one process on the same prompts.", "",
+        "| model | box-fill baseline | box | jittered box | box + ROI zoom | 1 click | 3 clicks | 5 clicks | NoC@85 | NoC@90 | box + 5 clicks | encoder ms (ratio) | per-click ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, s in summaries.items():
+        ratio = f" ({ref['enc_ms'] / s['enc_ms']:.1f}x faster)" if ref and label != "litemedsam" else ""
+        lines.append(f"| {label} | {s['box_fill']:.3f} | {s['box']:.3f} | {s['box_jitter']:.3f} | {s['box_roi']:.3f} | {s['click1']:.3f} | "
+                     f"{s['click3']:.3f} | {s['click5']:.3f} | {s['noc85']:.1f} | {s['noc90']:.1f} | {s['box_5clicks']:.3f} | "
+                     f"{s['enc_ms']:.0f}{ratio} | {s['click_ms']:.0f} |")
+    report = Path(args.report)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for label, s in summaries.items():
+            ax.plot(range(1, MAX_CLICKS + 1), s["curve"], marker="o", markersize=3, label=label)
+        ax.set_xlabel("clicks (RITM rule)")
+        ax.set_ylabel("mean Dice")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(report.with_suffix(".png"), dpi=120)
+        print(f"wrote {report} and {report.with_suffix('.png')}")
+    except ImportError:
+        print(f"wrote {report} (install matplotlib for the plot)")
+
+
+if __name__ == "__main__":
+    main()
