@@ -81,3 +81,27 @@ def test_bad_input_gives_one_clear_line_and_no_file(tmp_path, args, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "x.nii.gz").exists()
+
+
+def test_segment3d_writes_a_segmentation_on_the_volume_grid(tmp_path):
+    out = tmp_path / "brain.seg.nrrd"
+    result = waveseg("segment3d", str(SAMPLE_T1), "--box3d", "20", "20", "6", "162", "198", "10",
+                     "--model", "wave-gms", "--name", "brain", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "propagat" in result.stderr
+    written = read_image(out)
+    assert written.array.shape == (16, 217, 181) and written.origin == read_image(SAMPLE_T1).origin
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["segment3d", str(SAMPLE_T1), "-o", "x.nii.gz"], "give a prompt"),
+        (["segment3d", str(SAMPLE_T1), "--box3d", "1", "2", "3", "400", "500", "600", "--point", "1", "1", "99", "-o", "x.nii.gz"],
+         "past the end"),
+    ],
+)
+def test_segment3d_bad_input(tmp_path, args, message):
+    result = waveseg(*args, "--model", "wave-gms", cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x.nii.gz").exists()

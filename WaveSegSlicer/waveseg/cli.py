@@ -1,4 +1,4 @@
-"""The ``waveseg`` command line: ``segment``, ``info`` and ``demo``.
+"""The ``waveseg`` command line: ``segment``, ``segment3d``, ``info`` and ``demo``.
 
 Errors in the input (files, prompts, models) print one line, ``waveseg: error: ...``, and exit
 with status 2; nothing is left half-written.
@@ -103,6 +103,41 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_segment3d(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from waveseg.io import read_image, write_mask
+
+    if args.box3d is None and not args.point:
+        raise WaveSegError("give a prompt: --box3d i0 j0 k0 i1 j1 k1 and/or --point i j k (voxel coordinates)")
+    volume = read_image(args.image)
+    if not volume.is_volume:
+        raise WaveSegError(f"{args.image} is a 2D image; use 'waveseg segment' for slices")
+    seg = _load_segmenter(args.model, args.device)
+    session = seg.volume_session(volume.array, spacing=volume.spacing, window=tuple(args.window) if args.window else None)
+    axis = {"axial": 0, "coronal": 1, "sagittal": 2}[args.axis]
+    with tqdm(total=volume.array.shape[axis], desc="propagating", unit="slice", file=sys.stderr) as bar:
+        def progress(done: int, planned: int) -> None:
+            bar.total = planned
+            bar.n = done
+            bar.refresh()
+
+        if args.box3d is not None:
+            report = session.box3d(args.box3d[:3], args.box3d[3:], axis=axis, progress=progress)
+            _log(f"propagated to {len(report.written)} slices; stopped: {report.stopped}")
+        for ijk in args.point or []:
+            report = session.click(ijk, positive=True, axis=axis, progress=progress)
+        for ijk in args.negative or []:
+            report = session.click(ijk, positive=False, axis=axis, progress=progress)
+    session.close()
+    mask = session.mask
+    if not mask.any():
+        _log("warning: the segmentation is empty; an empty but valid file is written")
+    write_mask(mask, args.output, volume, segment_name=args.name)
+    _log(f"wrote {args.output} ({int(mask.sum())} voxels in {int(mask.any(axis=(1, 2)).sum())} axial slices)")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from waveseg.io import describe, read_image
 
@@ -158,6 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--overlay", help="also write a PNG overlay of the slice, mask and prompts")
     model_options(seg)
     seg.set_defaults(func=cmd_segment)
+
+    seg3d = sub.add_parser("segment3d", help="segment a structure through a volume from a 3D box and/or clicks",
+                           description="Voxel coordinates are (i, j, k) = (column, row, slice) of the (Z, Y, X) array, 0-based.")
+    seg3d.add_argument("image", help="a 3D NIfTI, NRRD, MHA file or a DICOM series folder")
+    seg3d.add_argument("--box3d", type=float, nargs=6, metavar=("I0", "J0", "K0", "I1", "J1", "K1"),
+                       help="two opposite voxel corners; the middle slice is segmented and propagated")
+    seg3d.add_argument("--point", type=float, nargs=3, action="append", metavar=("I", "J", "K"), help="foreground click (repeatable)")
+    seg3d.add_argument("--negative", type=float, nargs=3, action="append", metavar=("I", "J", "K"), help="background click (repeatable)")
+    seg3d.add_argument("--axis", choices=("axial", "coronal", "sagittal"), default="axial", help="slice orientation to prompt and propagate")
+    seg3d.add_argument("--window", type=float, nargs=2, metavar=("LO", "HI"), help="intensity window, e.g. -160 240 for CT")
+    seg3d.add_argument("--name", default="Segment_1", help="segment name in a .seg.nrrd output")
+    seg3d.add_argument("-o", "--output", required=True, help=".nii.gz, .nrrd or .seg.nrrd on the image's grid")
+    model_options(seg3d)
+    seg3d.set_defaults(func=cmd_segment3d)
 
     info = sub.add_parser("info", help="print an image's shape, dtype and geometry")
     info.add_argument("image")

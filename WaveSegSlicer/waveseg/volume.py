@@ -1,0 +1,349 @@
+"""3D: a volume session that segments slices from prompts and propagates through the volume.
+
+    vs = seg.volume_session(volume_zyx, spacing=(sx, sy, sz))
+    vs.box3d((i0, j0, k0), (i1, j1, k1))          # middle slice from the box, then propagate
+    vs.click((i, j, k), positive=False)           # refine that slice, re-propagate the change
+    vs.undo(); vs.redo()
+    vs.mask                                       # (Z, Y, X) bool
+
+Coordinates: voxel (i, j, k) = (column, row, slice) of the (Z, Y, X) array; slice-local
+prompts are (x, y) pixels of ``take_slice(volume, axis, index)`` (see ``volume_geometry``).
+Geometry: the session works in voxel space, so any direction matrix is handled (it only
+matters on export, where it is kept); anisotropic slices are resampled to square pixels for the
+model. Slices the user prompted, edited or accepted are locked: propagation never overwrites
+them. Every public action is one undo step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from waveseg.embedding_cache import DEFAULT_LIMIT_MB, EmbeddingCache
+from waveseg.errors import InvalidImageError, InvalidPromptError
+from waveseg.predictor import Segmenter
+from waveseg.volume_geometry import SlicePixels, put_slice, take_slice, voxel_to_slice
+
+MIN_SCORE = 0.5  # stop propagating when the decoder's predicted IoU falls below this,
+RELATIVE_SCORE = 0.8  # or below this fraction of the first propagated slice's score (a box prompt
+# always yields some mask, even past the object's end; its predicted IoU is what drops there)
+MAX_AREA_JUMP = 2.5  # ... or when the area changes by more than this factor between slices
+SETTLED_DICE = 0.97  # re-propagation stops where the new mask agrees this well with the old one
+BOX_MARGIN = 3  # pixels added around the previous slice's mask box
+
+ProgressCallback = Callable[[int, int], None]  # (slices done, slices planned)
+
+
+@dataclass
+class PropagationReport:
+    """What a propagation did: slices written, why each direction stopped, cancellation."""
+
+    written: list[int] = field(default_factory=list)
+    stopped: dict[str, str] = field(default_factory=dict)
+    cancelled: bool = False
+
+
+@dataclass
+class _Step:
+    changes: list[tuple[int, int, np.ndarray, np.ndarray]] = field(default_factory=list)  # axis, index, old, new
+    locked_before: frozenset = frozenset()
+    locked_after: frozenset = frozenset()
+    # per-slice prompts and logits (shallow copies: small dicts of references), so that a click
+    # after an undo never reuses an undone click or its logits
+    prompts_before: dict = field(default_factory=dict)
+    prompts_after: dict = field(default_factory=dict)
+    logits_before: dict = field(default_factory=dict)
+    logits_after: dict = field(default_factory=dict)
+
+
+class VolumeSession:
+    """Interactive 3D segmentation of one (Z, Y, X) volume with a ``Segmenter``.
+
+    Arguments:
+      volume: (Z, Y, X) array of any numeric dtype.
+      spacing: voxel size (x, y, z) in mm; used to give slices square pixels.
+      window: optional (lo, hi) intensity window for every slice (e.g. CT).
+      cache_mb: memory limit of the slice-embedding LRU cache in MiB (4 MiB per slice).
+      prefetch: encode neighbouring slices in a background thread while the user works.
+    """
+
+    def __init__(self, segmenter: Segmenter, volume: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0),
+                 window: tuple[float, float] | None = None, cache_mb: float = DEFAULT_LIMIT_MB, prefetch: bool = True) -> None:
+        volume = np.asarray(volume)
+        if volume.ndim != 3 or min(volume.shape) < 1:
+            raise InvalidImageError(f"a volume session needs a (Z, Y, X) volume; got shape {volume.shape}. Use session() for 2D images")
+        spacing = tuple(float(s) for s in spacing)
+        if len(spacing) != 3 or not all(np.isfinite(spacing)) or min(spacing) <= 0:
+            raise InvalidImageError(f"spacing must be three positive numbers (x, y, z) in mm; got {spacing}")
+        self.segmenter = segmenter
+        self.volume = volume
+        self.spacing = spacing
+        self.window = window
+        self.prefetch_enabled = prefetch
+        self.mask = np.zeros(volume.shape, dtype=bool)
+        self.locked: set[tuple[int, int]] = set()
+        self._prompts: dict[tuple[int, int], dict] = {}
+        self._logits: dict[tuple[int, int], np.ndarray] = {}
+        self._cache = EmbeddingCache(self._encode_slice, cache_mb)
+        self._history: list[_Step] = []
+        self._index = 0
+
+    # -- slices and embeddings ----------------------------------------------------------
+    def _check_slice(self, axis: int, index: int) -> None:
+        if axis not in (0, 1, 2):
+            raise InvalidPromptError(f"axis must be 0 (axial), 1 (coronal) or 2 (sagittal); got {axis}")
+        if not 0 <= index < self.volume.shape[axis]:
+            raise InvalidPromptError(f"slice {index} is past the end: axis {axis} has slices 0..{self.volume.shape[axis] - 1}")
+
+    def _pixels(self, axis: int) -> SlicePixels:
+        return SlicePixels.for_slice(self.volume.shape, self.spacing, axis)
+
+    def _encode_slice(self, key: tuple[int, int]):
+        axis, index = key
+        return self.segmenter.encode(self._pixels(axis).image_to_square(take_slice(self.volume, axis, index)), self.window)
+
+    def _prefetch_around(self, axis: int, index: int, radius: int = 2) -> None:
+        if self.prefetch_enabled:
+            n = self.volume.shape[axis]
+            self._cache.prefetch([(axis, i) for d in range(1, radius + 1) for i in (index + d, index - d) if 0 <= i < n])
+
+    def image_changed(self) -> None:
+        """Call after modifying ``volume`` in place: drops every cached embedding."""
+        self._cache.clear()
+
+    # -- model on one slice ---------------------------------------------------------------
+    def _predict(self, axis: int, index: int, points=None, labels=None, box=None, mask_input=None):
+        px = self._pixels(axis)
+        encoded = self._cache.get((axis, index))
+        if points is not None:
+            points = px.xy_to_square(points)
+        if box is not None:
+            box = px.xy_to_square(np.asarray(box, np.float32).reshape(2, 2)).reshape(4)
+        if mask_input is not None and mask_input.dtype == bool:
+            mask_input = px.mask_to_square(mask_input)
+        out = self.segmenter.predict_encoded(encoded, points=points, labels=labels, box=box, mask_input=mask_input)
+        return px.mask_to_native(out.mask), out
+
+    # -- history --------------------------------------------------------------------------
+    def _begin(self) -> _Step:
+        return _Step(locked_before=frozenset(self.locked), prompts_before=dict(self._prompts), logits_before=dict(self._logits))
+
+    def _write(self, step: _Step, axis: int, index: int, new: np.ndarray) -> None:
+        old = take_slice(self.mask, axis, index).copy()
+        if not np.array_equal(old, new):
+            step.changes.append((axis, index, old, new.copy()))
+            put_slice(self.mask, axis, index, new)
+
+    def _commit(self, step: _Step) -> None:
+        step.locked_after = frozenset(self.locked)
+        step.prompts_after, step.logits_after = dict(self._prompts), dict(self._logits)
+        del self._history[self._index :]
+        self._history.append(step)
+        self._index += 1
+
+    def undo(self) -> np.ndarray:
+        """Revert the last action (no-op at the start); returns the (Z, Y, X) mask."""
+        if self._index > 0:
+            self._index -= 1
+            step = self._history[self._index]
+            for axis, index, old, _ in reversed(step.changes):
+                put_slice(self.mask, axis, index, old)
+            self.locked = set(step.locked_before)
+            self._prompts, self._logits = dict(step.prompts_before), dict(step.logits_before)
+        return self.mask
+
+    def redo(self) -> np.ndarray:
+        """Re-apply an undone action; returns the mask."""
+        if self._index < len(self._history):
+            step = self._history[self._index]
+            for axis, index, _, new in step.changes:
+                put_slice(self.mask, axis, index, new)
+            self.locked = set(step.locked_after)
+            self._prompts, self._logits = dict(step.prompts_after), dict(step.logits_after)
+            self._index += 1
+        return self.mask
+
+    @property
+    def can_undo(self) -> bool:
+        return self._index > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self._index < len(self._history)
+
+    # -- actions --------------------------------------------------------------------------
+    def segment_slice(self, axis: int, index: int, box: Sequence[float] | None = None,
+                      points: Sequence[Sequence[float]] | None = None, labels: Sequence[int] | None = None) -> np.ndarray:
+        """Segment one slice from slice-local prompts (x, y) and lock it; returns its 2D mask."""
+        self._check_slice(axis, index)
+        step = self._begin()
+        mask2d = self._segment(step, axis, index, box, points, labels)
+        self._commit(step)
+        self._prefetch_around(axis, index)
+        return mask2d
+
+    def _segment(self, step: _Step, axis: int, index: int, box, points, labels) -> np.ndarray:
+        mask2d, out = self._predict(axis, index, points, labels, box)
+        self._prompts[(axis, index)] = {"box": None if box is None else list(box),
+                                        "points": [] if points is None else [list(p) for p in points],
+                                        "labels": [] if labels is None else list(labels)}
+        self._logits[(axis, index)] = out.logits
+        self._write(step, axis, index, mask2d)
+        self.locked.add((axis, index))
+        return mask2d
+
+    def set_slice_mask(self, axis: int, index: int, mask2d: np.ndarray) -> None:
+        """Replace one slice's mask by hand (e.g. from a paint tool) and lock it."""
+        self._check_slice(axis, index)
+        mask2d = np.asarray(mask2d, bool)
+        expected = take_slice(self.mask, axis, index).shape
+        if mask2d.shape != expected:
+            raise InvalidPromptError(f"slice mask has shape {mask2d.shape}; slice {index} of axis {axis} is {expected}")
+        step = self._begin()
+        self._write(step, axis, index, mask2d)
+        self._logits.pop((axis, index), None)
+        self.locked.add((axis, index))
+        self._commit(step)
+
+    def accept(self, axis: int, index: int) -> None:
+        """Mark a slice as accepted: propagation will not change it (undoable)."""
+        self._check_slice(axis, index)
+        step = self._begin()
+        self.locked.add((axis, index))
+        self._commit(step)
+
+    def box3d(self, corner0: Sequence[float], corner1: Sequence[float], axis: int = 0,
+              progress: ProgressCallback | None = None, cancel: Callable[[], bool] | None = None) -> PropagationReport:
+        """Segment inside a 3D box given by two voxel corners (i, j, k).
+
+        The slice across ``axis`` in the middle of the box is segmented from the box's 2D
+        extent, then the mask propagates to the box's other slices (and no further).
+        """
+        c0, c1 = np.asarray(corner0, float), np.asarray(corner1, float)
+        if c0.shape != (3,) or c1.shape != (3,) or not (np.isfinite(c0).all() and np.isfinite(c1).all()):
+            raise InvalidPromptError("a 3D box is two voxel corners (i, j, k), each of 3 finite numbers")
+        lo, hi = np.minimum(c0, c1), np.maximum(c0, c1)
+        shape_ijk = np.array(self.volume.shape[::-1]) - 1
+        if (hi < 0).any() or (lo > shape_ijk).any():
+            raise InvalidPromptError(
+                f"3D box {tuple(lo.tolist())}..{tuple(hi.tolist())} lies outside the volume (i, j, k up to {tuple(shape_ijk.tolist())})")
+        lo, hi = np.clip(lo, 0, shape_ijk), np.clip(hi, 0, shape_ijk)
+        mid = (lo + hi) / 2
+        index, _ = voxel_to_slice(tuple(mid), axis)
+        _, (x0, y0) = voxel_to_slice(tuple(lo), axis)
+        _, (x1, y1) = voxel_to_slice(tuple(hi), axis)
+        ijk_axis = 2 - axis  # array axis 0 is k (index 2 of ijk), 1 is j, 2 is i
+        limits = (int(round(lo[ijk_axis])), int(round(hi[ijk_axis])))
+        step = self._begin()
+        self._segment(step, axis, index, (x0, y0, x1, y1), None, None)
+        report = self._propagate(step, axis, index, limits, progress, cancel, settle=False)
+        self._commit(step)
+        return report
+
+    def propagate(self, axis: int, index: int, progress: ProgressCallback | None = None,
+                  cancel: Callable[[], bool] | None = None) -> PropagationReport:
+        """Propagate the mask of slice ``index`` outwards in both directions along ``axis``."""
+        self._check_slice(axis, index)
+        if not take_slice(self.mask, axis, index).any():
+            raise InvalidPromptError(f"slice {index} of axis {axis} has no mask to propagate; prompt it first")
+        step = self._begin()
+        report = self._propagate(step, axis, index, (0, self.volume.shape[axis] - 1), progress, cancel, settle=False)
+        self._commit(step)
+        return report
+
+    def click(self, ijk: Sequence[float], positive: bool = True, axis: int = 0, repropagate: bool = True,
+              progress: ProgressCallback | None = None, cancel: Callable[[], bool] | None = None) -> PropagationReport:
+        """Add a click at voxel (i, j, k) on the slice across ``axis``; refine that slice (with
+        its earlier prompts and logits) and re-propagate until the change dies out."""
+        ijk = tuple(float(v) for v in ijk)
+        index, (x, y) = voxel_to_slice(ijk, axis)
+        self._check_slice(axis, index)
+        h, w = take_slice(self.mask, axis, index).shape
+        if not (-0.5 <= x <= w - 0.5 and -0.5 <= y <= h - 0.5):
+            raise InvalidPromptError(f"voxel {ijk} is outside the volume of shape (Z, Y, X) = {self.volume.shape}")
+        prompts = self._prompts.get((axis, index), {"box": None, "points": [], "labels": []})
+        points = prompts["points"] + [[x, y]]
+        labels = prompts["labels"] + [int(bool(positive))]
+        previous = self._logits.get((axis, index))
+        if previous is None and take_slice(self.mask, axis, index).any():
+            previous = take_slice(self.mask, axis, index).copy()
+        step = self._begin()
+        mask2d, out = self._predict(axis, index, np.asarray(points, np.float32), np.asarray(labels), prompts["box"], previous)
+        self._prompts[(axis, index)] = {"box": prompts["box"], "points": points, "labels": labels}
+        self._logits[(axis, index)] = out.logits
+        self._write(step, axis, index, mask2d)
+        self.locked.add((axis, index))
+        report = PropagationReport()
+        if repropagate and mask2d.any():
+            report = self._propagate(step, axis, index, (0, self.volume.shape[axis] - 1), progress, cancel, settle=True)
+        self._commit(step)
+        return report
+
+    def _propagate(self, step: _Step, axis: int, start: int, limits: tuple[int, int],
+                   progress: ProgressCallback | None, cancel: Callable[[], bool] | None, settle: bool) -> PropagationReport:
+        report = PropagationReport()
+        planned = max(limits[1] - limits[0], 1)
+        done = 0
+        for direction, name in ((1, "forward"), (-1, "backward")):
+            previous = take_slice(self.mask, axis, start).copy()
+            reference_score = None
+            index = start + direction
+            while True:
+                if not limits[0] <= index <= limits[1]:
+                    report.stopped[name] = "end of range"
+                    break
+                if cancel is not None and cancel():
+                    report.cancelled = True
+                    report.stopped[name] = "cancelled"
+                    return report
+                if (axis, index) in self.locked:
+                    report.stopped[name] = f"locked slice {index}"
+                    break
+                rows, cols = np.nonzero(previous)
+                h, w = previous.shape
+                box = (max(cols.min() - BOX_MARGIN, 0), max(rows.min() - BOX_MARGIN, 0),
+                       min(cols.max() + BOX_MARGIN, w - 1), min(rows.max() + BOX_MARGIN, h - 1))
+                if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+                    report.stopped[name] = "object too small"
+                    break
+                # box-only prompts: feeding the previous logits back makes the decoder copy the
+                # mask onto slices where the object has ended (measured on a synthetic cube)
+                mask2d, out = self._predict(axis, index, box=box)
+                area, previous_area = int(mask2d.sum()), int(previous.sum())
+                reference_score = out.score if reference_score is None else reference_score
+                if area == 0 or out.score < max(MIN_SCORE, RELATIVE_SCORE * reference_score):
+                    report.stopped[name] = f"object ended at slice {index} (score {out.score:.2f})"
+                    break
+                if area > previous_area * MAX_AREA_JUMP or area * MAX_AREA_JUMP < previous_area:
+                    report.stopped[name] = f"area jump at slice {index} ({previous_area} -> {area} px)"
+                    break
+                old = take_slice(self.mask, axis, index)
+                if settle and _dice(old, mask2d) >= SETTLED_DICE:
+                    report.stopped[name] = f"change died out at slice {index}"
+                    break
+                self._write(step, axis, index, mask2d)
+                self._logits[(axis, index)] = out.logits
+                report.written.append(index)
+                self._prefetch_around(axis, index, radius=1)
+                previous = mask2d
+                index += direction
+                done += 1
+                if progress is not None:
+                    progress(done, planned)
+        return report
+
+    # -- output ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the prefetch thread (the session stays usable; prefetch restarts on demand)."""
+        self._cache.close()
+
+    @property
+    def cache(self) -> EmbeddingCache:
+        return self._cache
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = a.sum() + b.sum()
+    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
