@@ -18,12 +18,6 @@ from waveseg.sample_data import DEMO_SLICE, SAMPLE_BRAIN_MASK, SAMPLE_T1
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
-
-
 @pytest.fixture(scope="session")
 def sample_volume():
     return read_image(SAMPLE_T1)

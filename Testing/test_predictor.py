@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DATA, dice
+from conftest import DATA
+from waveseg.metrics import dice
 from waveseg.errors import InvalidImageError, InvalidPromptError, WaveSegError
 from waveseg.sample_data import DEMO_BOX
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import dice
+from waveseg.metrics import dice
 from waveseg.errors import InvalidPromptError
 from waveseg.sample_data import DEMO_BOX
 

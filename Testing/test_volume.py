@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import dice
+from waveseg.metrics import dice
 from waveseg.embedding_cache import EmbeddingCache
 from waveseg.errors import InvalidImageError, InvalidPromptError
 from waveseg.io import read_image

@@ -27,20 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from scripts_common import VOLUMES
+from waveseg.metrics import dice, iou
 from waveseg.predictor import Segmenter
 from waveseg.prompt_simulation import jittered_box, next_click, tight_box
 
 MAX_CLICKS = 20
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = (a | b).sum()
-    return 1.0 if union == 0 else float((a & b).sum() / union)
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
 
 
 def click_loop(seg: Segmenter, encoded, truth: np.ndarray, box, n_clicks: int, timings: list[float]):

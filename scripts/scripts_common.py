@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts (data locations, Dice)."""
+"""Helpers shared by the scripts (data locations)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+
 
 VOLUMES = Path(os.environ.get("WAVESEG_DATA", Path.home() / ".cache" / "waveseg")) / "volumes"
 
@@ -18,8 +19,3 @@ def load_array(name: str) -> np.ndarray:
         raise SystemExit(f"{path} is missing: run scripts/fetch_data.py first")
     return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
 
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from waveseg.errors import InvalidImageError, InvalidPromptError, WaveSegError
+from waveseg.errors import InvalidPromptError, WaveSegError
 from waveseg.model_files import ModelCard, load_model
 from waveseg.preprocess import LOWRES_MASK_SIZE, MODEL_INPUT_SIZE, ResizeGeometry, normalize_intensity
 from waveseg.prompts import validate_box, validate_points

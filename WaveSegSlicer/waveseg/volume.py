@@ -23,6 +23,7 @@ import numpy as np
 
 from waveseg.embedding_cache import DEFAULT_LIMIT_MB, EmbeddingCache
 from waveseg.errors import InvalidImageError, InvalidPromptError
+from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
 from waveseg.volume_geometry import SlicePixels, put_slice, take_slice, voxel_to_slice
 
@@ -320,7 +321,7 @@ class VolumeSession:
                     report.stopped[name] = f"area jump at slice {index} ({previous_area} -> {area} px)"
                     break
                 old = take_slice(self.mask, axis, index)
-                if settle and _dice(old, mask2d) >= SETTLED_DICE:
+                if settle and dice(old, mask2d) >= SETTLED_DICE:
                     report.stopped[name] = f"change died out at slice {index}"
                     break
                 self._write(step, axis, index, mask2d)
@@ -343,7 +344,3 @@ class VolumeSession:
     def cache(self) -> EmbeddingCache:
         return self._cache
 
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
