@@ -27,6 +27,8 @@ _LAZY = {
     "write_mask": "waveseg.io",
     "ImageVolume": "waveseg.io",
     "list_backbones": "waveseg.modeling.registry",
+    "adapt": "waveseg.adaptation.fewshot",
+    "VolumeSession": "waveseg.volume",
 }
 
 __all__ = ["WaveSegError", "__version__", *_LAZY]

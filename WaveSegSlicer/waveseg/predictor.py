@@ -95,9 +95,11 @@ class Segmenter:
         self._encoded: EncodedImage | None = None
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike = "default", device: str = "cpu") -> "Segmenter":
+    def from_pretrained(cls, name_or_path: str | os.PathLike = "default", device: str = "cpu",
+                        profile: str | os.PathLike | None = None) -> "Segmenter":
         """Load a model: "default", a backbone name ("litemedsam", "wave-gms", "hrmedseg-lite")
-        or the path of a WaveSeg model (card ``.json``, its ``.safetensors`` or their folder)."""
+        or the path of a WaveSeg model (card ``.json``, its ``.safetensors`` or their folder);
+        ``profile`` names (or is the path of) an adaptation profile made for that model."""
         try:
             torch_device = torch.device(device)
         except RuntimeError:
@@ -105,6 +107,11 @@ class Segmenter:
         if torch_device.type == "cuda" and not torch.cuda.is_available():
             raise WaveSegError("device 'cuda' was asked for but no CUDA GPU is available; use device='cpu'")
         model, card = load_model(name_or_path)
+        if profile is not None:
+            from waveseg.adaptation.profiles import apply_profile
+
+            apply_profile(model, profile)
+            card.notes = f"{card.notes}; profile {profile!s}".lstrip("; ")
         return cls(model, card, device)
 
     @property

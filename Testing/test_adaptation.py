@@ -1,0 +1,150 @@
+"""Few-shot adaptation and profiles: it improves held-back slices, profiles round-trip bit-exactly,
+cancellation and bad input leave the model unchanged, foreign or corrupt profiles are refused."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from waveseg.adaptation.fewshot import AdaptationCancelled, adapt
+from waveseg.adaptation.profiles import (apply_profile, delete_profile, export_profile, import_profile,
+                                         list_profiles, model_fingerprint, save_profile)
+from waveseg.errors import InvalidImageError, InvalidPromptError, ModelFileError
+from waveseg.io import read_image
+from waveseg.metrics import dice
+from waveseg.predictor import Segmenter
+from waveseg.sample_data import SAMPLE_BRAIN_MASK
+
+TRAIN, HELD_BACK = (2, 6, 10), (4, 13)
+
+
+@pytest.fixture(autouse=True)
+def profiles_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("WAVESEG_PROFILES_DIR", str(tmp_path / "profiles"))
+
+
+@pytest.fixture(scope="module")
+def brain_slices(sample_volume):
+    masks = read_image(SAMPLE_BRAIN_MASK).array > 0
+    return sample_volume.array, masks
+
+
+def _fresh():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return Segmenter.from_pretrained("wave-gms")
+
+
+def _held_back_dice(seg, volume, masks):
+    from waveseg.prompt_simulation import tight_box
+
+    scores = []
+    for k in HELD_BACK:
+        seg.set_image(volume[k])
+        scores.append(dice(seg.predict(box=tight_box(masks[k])).mask, masks[k]))
+    return float(np.mean(scores))
+
+
+@pytest.fixture(scope="module")
+def adapted(brain_slices):
+    volume, masks = brain_slices
+    seg = _fresh()
+    before = _held_back_dice(seg, volume, masks)
+    fingerprint = model_fingerprint(seg.model)
+    records = []
+    result = adapt(seg, [volume[k] for k in TRAIN], [masks[k] for k in TRAIN], structure="brain",
+                   steps=40, time_budget_s=300, lr=1e-3, decoder_lr=1e-4, progress=records.append)
+    assert model_fingerprint(seg.model) == fingerprint, "adapt(apply=False) must not touch the segmenter"
+    return seg, result, before, records
+
+
+def test_galore_adaptation_improves_held_back_slices(adapted, brain_slices):
+    seg, result, before, records = adapted
+    assert records and records[0]["step"] == 1 and "val_dice" in records[-1]
+    adapted_seg = _fresh()
+    adapted_seg.model.load_state_dict(
+        {k: v + result.delta.get(k, torch.zeros_like(v)) if v.is_floating_point() else v
+         for k, v in adapted_seg.model.state_dict().items()})
+    after = _held_back_dice(adapted_seg, *brain_slices)
+    assert after > before + 0.05, (before, after)
+    assert result.optimizer_state_bytes > 0
+
+
+def test_profile_round_trip_is_bit_exact(adapted):
+    seg, result, _, _ = adapted
+    expected = _fresh().model
+    expected.load_state_dict({k: (v.float() + result.delta[k]).to(v.dtype) if k in result.delta else v
+                              for k, v in expected.state_dict().items()})
+    save_profile("brain-test", result.delta, result.metadata)
+    loaded = Segmenter.from_pretrained("wave-gms", profile="brain-test")
+    for (key, a), b in zip(expected.state_dict().items(), loaded.model.state_dict().values()):
+        assert torch.equal(a, b), key
+    assert [p["name"] for p in list_profiles()] == ["brain-test"]
+
+
+def test_profiles_export_import_delete_and_refuse_foreign_or_corrupt(adapted, tmp_path, litemedsam):
+    _, result, _, _ = adapted
+    save_profile("brain-test", result.delta, result.metadata)
+    shared = export_profile("brain-test", tmp_path)
+    import_profile(shared, name="brain-copy")
+    assert sorted(p["name"] for p in list_profiles()) == ["brain-test", "brain-test"]  # name stored inside
+    fingerprint = model_fingerprint(litemedsam.model)
+    with pytest.raises(ModelFileError, match="made for base model"):
+        apply_profile(litemedsam.model, "brain-test")
+    assert model_fingerprint(litemedsam.model) == fingerprint
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00" * 100)
+    with pytest.raises(ModelFileError, match="not a valid"):
+        import_profile(corrupt)
+    delete_profile("brain-copy")
+    with pytest.raises(ModelFileError, match="does not exist"):
+        delete_profile("brain-copy")
+    with pytest.raises(ModelFileError, match="profile name"):
+        save_profile("../escape", result.delta, result.metadata)
+
+
+def test_cancellation_leaves_the_model_unchanged(brain_slices):
+    volume, masks = brain_slices
+    seg = _fresh()
+    fingerprint = model_fingerprint(seg.model)
+    calls = []
+    with pytest.raises(AdaptationCancelled):
+        adapt(seg, [volume[2], volume[6]], [masks[2], masks[6]], steps=50, apply=True,
+              cancel=lambda: len(calls) > 2 or calls.append(1) is not None and False)
+    assert model_fingerprint(seg.model) == fingerprint
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda v, m: ([v[2]], [np.zeros_like(m[2])]), InvalidPromptError, "empty"),
+        (lambda v, m: ([v[2]], [np.ones_like(m[2])]), InvalidPromptError, "full"),
+        (lambda v, m: ([v[2]], [m[2][:100]]), InvalidPromptError, "differs"),
+        (lambda v, m: ([v[2], v[3]], [m[2]]), InvalidPromptError, "one mask per image"),
+        (lambda v, m: ([], []), InvalidPromptError, "from 1 to"),
+        (lambda v, m: ([np.where(m[2], np.nan, v[2].astype(float))], [m[2]]), InvalidImageError, "NaN"),
+    ],
+)
+def test_bad_adaptation_input_is_refused(brain_slices, make, error, match):
+    seg = _fresh()
+    images, masks = make(*brain_slices)
+    with pytest.raises(error, match=match):
+        adapt(seg, images, masks, apply=True)
+
+
+def test_worker_reports_json_lines_and_writes_a_profile(brain_slices, tmp_path):
+    volume, masks = brain_slices
+    np.savez(tmp_path / "k.npz", images=volume[[2, 6]], masks=masks[[2, 6]])
+    result = subprocess.run([sys.executable, "-m", "waveseg.adaptation.worker", "--model", "wave-gms", "--data",
+                             str(tmp_path / "k.npz"), "--name", "w", "--steps", "3"], capture_output=True, text=True)
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [e["event"] for e in events] == ["progress"] * 3 + ["done"]
+    bad = subprocess.run([sys.executable, "-m", "waveseg.adaptation.worker", "--data", str(tmp_path / "missing.npz"),
+                          "--name", "x"], capture_output=True, text=True)
+    assert bad.returncode == 2 and json.loads(bad.stdout.splitlines()[-1])["event"] == "error"
