@@ -1,4 +1,4 @@
-"""The ``waveseg`` command line: ``segment``, ``segment3d``, ``info`` and ``demo``.
+"""The ``waveseg`` command line: ``segment``, ``segment3d``, ``adapt``, ``profiles``, ``info``, ``demo``.
 
 Errors in the input (files, prompts, models) print one line, ``waveseg: error: ...``, and exit
 with status 2; nothing is left half-written.
@@ -36,11 +36,11 @@ class _Timer:
             _log(f"{self.what}: done in {time.perf_counter() - self.start:.2f} s")
 
 
-def _load_segmenter(model: str, device: str):
+def _load_segmenter(model: str, device: str, profile: str | None = None):
     from waveseg.predictor import Segmenter
 
-    with _Timer(f"loading model {model!r}"):
-        return Segmenter.from_pretrained(model, device=device)
+    with _Timer(f"loading model {model!r}" + (f" with profile {profile!r}" if profile else "")):
+        return Segmenter.from_pretrained(model, device=device, profile=profile)
 
 
 def _slice_of(volume, index: int | None) -> np.ndarray:
@@ -88,7 +88,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         raise WaveSegError("give a prompt: --box x0 y0 x1 y1 and/or --point x y / --negative x y")
     volume = read_image(args.image)
     image = _slice_of(volume, args.slice)
-    seg = _load_segmenter(args.model, args.device)
+    seg = _load_segmenter(args.model, args.device, args.profile)
     window = tuple(args.window) if args.window else None
     session = seg.session(image, window=window, roi_zoom={"auto": "auto", "on": True, "off": False}[args.roi_zoom])
     with _Timer(f"encoding and segmenting a {image.shape[1]}x{image.shape[0]} slice"):
@@ -113,7 +113,7 @@ def cmd_segment3d(args: argparse.Namespace) -> int:
     volume = read_image(args.image)
     if not volume.is_volume:
         raise WaveSegError(f"{args.image} is a 2D image; use 'waveseg segment' for slices")
-    seg = _load_segmenter(args.model, args.device)
+    seg = _load_segmenter(args.model, args.device, args.profile)
     session = seg.volume_session(volume.array, spacing=volume.spacing, window=tuple(args.window) if args.window else None)
     axis = {"axial": 0, "coronal": 1, "sagittal": 2}[args.axis]
     with tqdm(total=volume.array.shape[axis], desc="propagating", unit="slice", file=sys.stderr) as bar:
@@ -138,6 +138,50 @@ def cmd_segment3d(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from waveseg.adaptation.fewshot import adapt
+    from waveseg.adaptation.profiles import save_profile
+    from waveseg.io import read_image
+
+    volume, labels = read_image(args.image), read_image(args.labels)
+    if labels.array.shape != volume.array.shape:
+        raise WaveSegError(f"labels {labels.array.shape} and image {volume.array.shape} must have the same shape")
+    if not volume.is_volume:
+        raise WaveSegError("adapt reads a volume and its label map; give --slices K ... of annotated slices")
+    for k in args.slices:
+        _slice_of(volume, k)
+    masks = [labels.array[k] == args.label_value if args.label_value is not None else labels.array[k] > 0 for k in args.slices]
+    seg = _load_segmenter(args.model, args.device, args.profile)
+
+    def progress(record: dict) -> None:
+        extra = f", held-back Dice {record['val_dice']:.3f}" if "val_dice" in record else ""
+        _log(f"step {record['step']}: loss {record['loss']:.4f}{extra} ({record['seconds']:.0f} s)")
+
+    result = adapt(seg, [volume.array[k] for k in args.slices], masks, structure=args.structure, method=args.method,
+                   window=tuple(args.window) if args.window else None, steps=args.steps, time_budget_s=args.time_budget,
+                   progress=progress)
+    path = save_profile(args.name, result.delta, result.metadata)
+    print(f"profile {args.name!r} written to {path}: held-back Dice {result.val_dice_before:.3f} -> "
+          f"{result.val_dice_after:.3f} in {result.seconds:.0f} s; use it with --profile {args.name}")
+    return 0
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    from waveseg.adaptation import profiles
+
+    if args.action == "list":
+        for p in profiles.list_profiles():
+            print(f"{p['name']}: {p.get('structure')} on {p.get('base_model')}, {p.get('slices')} slices, "
+                  f"Dice {p.get('val_dice_before')} -> {p.get('val_dice_after')}, {p.get('created')}")
+    elif args.action == "delete":
+        profiles.delete_profile(args.target)
+    elif args.action == "export":
+        print(profiles.export_profile(args.target, args.destination or "."))
+    else:
+        print(profiles.import_profile(args.target, args.destination))
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from waveseg.io import describe, read_image
 
@@ -153,7 +197,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     volume = read_image(SAMPLE_T1)
     truth = read_image(SAMPLE_BRAIN_MASK).array[DEMO_SLICE] > 0
     image = volume.array[DEMO_SLICE]
-    seg = _load_segmenter(args.model, args.device)
+    seg = _load_segmenter(args.model, args.device, args.profile)
     with _Timer("encoding the demo slice (Colin27 T1, axial slice 8)"):
         seg.set_image(image)
     result = seg.predict(box=DEMO_BOX)
@@ -178,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     def model_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", default="default", help="model name (default, litemedsam, wave-gms, hrmedseg-lite) or path")
         p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+        p.add_argument("--profile", help="adaptation profile to apply (see 'waveseg profiles list')")
 
     seg = sub.add_parser("segment", help="segment one slice from a box and/or clicks",
                          description="Segment one slice of IMAGE. Coordinates are pixels of that slice: "
@@ -207,6 +252,27 @@ def build_parser() -> argparse.ArgumentParser:
     seg3d.add_argument("-o", "--output", required=True, help=".nii.gz, .nrrd or .seg.nrrd on the image's grid")
     model_options(seg3d)
     seg3d.set_defaults(func=cmd_segment3d)
+
+    ad = sub.add_parser("adapt", help="adapt the model to a structure from a few annotated slices (a named profile)",
+                        description="Fine-tune on annotated axial slices of IMAGE (GaLore by default) and save a profile.")
+    ad.add_argument("image")
+    ad.add_argument("--labels", required=True, help="label map on the image's grid")
+    ad.add_argument("--label-value", type=int, help="label value of the structure (default: any non-zero)")
+    ad.add_argument("--slices", type=int, nargs="+", required=True, help="indices k of the annotated axial slices")
+    ad.add_argument("--name", required=True, help="profile name")
+    ad.add_argument("--structure", default="structure")
+    ad.add_argument("--method", choices=("galore", "adamw", "decoder"), default="galore")
+    ad.add_argument("--steps", type=int, default=120)
+    ad.add_argument("--time-budget", type=float, default=60.0, help="seconds (default 60)")
+    ad.add_argument("--window", type=float, nargs=2, metavar=("LO", "HI"))
+    model_options(ad)
+    ad.set_defaults(func=cmd_adapt)
+
+    prof = sub.add_parser("profiles", help="list, delete, export or import adaptation profiles")
+    prof.add_argument("action", choices=("list", "delete", "export", "import"))
+    prof.add_argument("target", nargs="?", help="profile name (delete/export) or file (import)")
+    prof.add_argument("destination", nargs="?", help="export: folder or file; import: new name")
+    prof.set_defaults(func=cmd_profiles)
 
     info = sub.add_parser("info", help="print an image's shape, dtype and geometry")
     info.add_argument("image")
