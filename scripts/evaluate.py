@@ -18,6 +18,7 @@ report and a Dice-versus-clicks plot.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 import warnings
@@ -134,6 +135,9 @@ def main() -> None:
     report = Path(args.report)
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text("\n".join(lines) + "\n")
+    summary = {label: {k: (v.tolist() if isinstance(v, np.ndarray) else float(v)) for k, v in s.items()}
+               for label, s in summaries.items()}
+    report.with_suffix(".json").write_text(json.dumps({"command": lines[2], "models": summary}, indent=1))
     print("\n".join(lines))
     try:
         import matplotlib

@@ -1,0 +1,51 @@
+#!/usr/bin/env python
+"""Ship a trained model: copy its weights and card into WaveSegSlicer/Resources/Models, add the
+measured metrics from scripts/evaluate.py's JSON to the card, and list it in models.json.
+
+    .venv/bin/python scripts/publish_model.py runs/wave-gms-small/wave-gms.json reports/benchmark.json [--default]
+
+Refuses when the weights' SHA-256 does not match the card. ``--default`` makes it the model
+that ``Segmenter.from_pretrained("default")`` loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+from waveseg.atomic import atomic_path, write_bytes_atomic
+from waveseg.model_files import ModelCard, models_dir, sha256_of
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("card")
+    parser.add_argument("benchmark_json")
+    parser.add_argument("--default", action="store_true")
+    args = parser.parse_args()
+    card_path = Path(args.card)
+    card = ModelCard.from_json(card_path)
+    weights = card_path.parent / card.weights
+    if sha256_of(weights) != card.sha256:
+        raise SystemExit(f"{weights} does not match its card's SHA-256; not publishing")
+    bench = json.loads(Path(args.benchmark_json).read_text())
+    card.metrics = {"command": bench["command"], "held_out": bench["models"].get(card.name),
+                    "litemedsam_same_run": bench["models"].get("litemedsam")}
+    target = models_dir()
+    with atomic_path(target / card.weights) as tmp:
+        shutil.copyfile(weights, tmp)
+    write_bytes_atomic(target / f"{card.name}.json", json.dumps(dataclasses.asdict(card), indent=2).encode())
+    catalog_path = target / "models.json"
+    catalog = json.loads(catalog_path.read_text())
+    catalog["models"][card.name] = f"{card.name}.json"
+    if args.default:
+        catalog["default"] = card.name
+    write_bytes_atomic(catalog_path, (json.dumps(catalog, indent=2) + "\n").encode())
+    print(f"published {card.name} to {target} (default: {catalog['default']})")
+
+
+if __name__ == "__main__":
+    main()
