@@ -62,8 +62,10 @@ def evaluate(seg: Segmenter, data, limit: int, seed: int) -> dict:
     results = defaultdict(list)
     enc_times, click_times = [], []
     by_slice = defaultdict(list)
-    for m, s in enumerate(data["mask_slice"][:limit]):
-        by_slice[int(s)].append(m)
+    n = len(data["mask_slice"])
+    chosen = np.unique(np.linspace(0, n - 1, min(limit, n)).astype(int))  # spread over all held-out sets
+    for m in chosen:
+        by_slice[int(data["mask_slice"][m])].append(int(m))
     for s, mask_ids in by_slice.items():
         image = data["images"][s]
         start = time.perf_counter()
@@ -105,7 +107,7 @@ def summarize(r: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["litemedsam"])
-    parser.add_argument("--limit", type=int, default=10_000, help="at most this many structure masks")
+    parser.add_argument("--limit", type=int, default=10_000, help="at most this many structure masks (evenly spread)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", default="reports/benchmark.md")
     args = parser.parse_args()
