@@ -146,10 +146,10 @@ def test_worker_reports_json_lines_and_writes_a_profile(brain_slices, tmp_path):
     volume, masks = brain_slices
     np.savez(tmp_path / "k.npz", images=volume[[2, 6]], masks=masks[[2, 6]])
     result = subprocess.run([sys.executable, "-m", "waveseg.adaptation.worker", "--model", "wave-gms", "--data",
-                             str(tmp_path / "k.npz"), "--name", "w", "--steps", "3"], capture_output=True, text=True)
+                             str(tmp_path / "k.npz"), "--name", "w", "--steps", "3"], capture_output=True, encoding="utf-8", errors="replace")
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert result.returncode == 0, result.stderr[-2000:]
     assert [e["event"] for e in events] == ["progress"] * 3 + ["done"]
     bad = subprocess.run([sys.executable, "-m", "waveseg.adaptation.worker", "--data", str(tmp_path / "missing.npz"),
-                          "--name", "x"], capture_output=True, text=True)
+                          "--name", "x"], capture_output=True, encoding="utf-8", errors="replace")
     assert bad.returncode == 2 and json.loads(bad.stdout.splitlines()[-1])["event"] == "error"

@@ -16,7 +16,7 @@ from waveseg.sample_data import DEMO_SLICE, SAMPLE_BRAIN_MASK, SAMPLE_T1
 def waveseg(*args, cwd=None):
     exe = shutil.which("waveseg")
     cmd = [exe, *args] if exe else [sys.executable, "-m", "waveseg.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=600)
+    return subprocess.run(cmd, capture_output=True, encoding="utf-8", errors="replace", cwd=cwd, timeout=600)
 
 
 @pytest.mark.parametrize("sub", [[], ["segment"], ["info"], ["demo"]])

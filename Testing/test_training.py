@@ -64,7 +64,7 @@ def test_ddp_on_two_cpu_processes_trains_and_writes_a_loadable_model(tiny_slices
     result = subprocess.run(
         [torchrun, "--nproc_per_node", "2", "--master_port", "29533", str(ROOT / "scripts" / "train.py"),
          "--config", str(_config(tmp_path / "c.json", 2, 1)), "--out", str(out), "--slices", str(tiny_slices)],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True, encoding="utf-8", errors="replace", timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert _steps(out) == [("distill", 1), ("distill", 2), ("finetune", 1)]
@@ -75,10 +75,10 @@ def test_ddp_on_two_cpu_processes_trains_and_writes_a_loadable_model(tiny_slices
 def test_an_interrupted_run_resumes_from_its_checkpoint(tiny_slices, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--out", str(out), "--slices", str(tiny_slices)]
-    first = subprocess.run(command + ["--config", str(_config(tmp_path / "a.json", 2, 0))], capture_output=True, text=True)
+    first = subprocess.run(command + ["--config", str(_config(tmp_path / "a.json", 2, 0))], capture_output=True, encoding="utf-8", errors="replace")
     assert first.returncode == 0, first.stderr[-3000:]
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 2
-    second = subprocess.run(command + ["--config", str(_config(tmp_path / "b.json", 4, 0))], capture_output=True, text=True)
+    second = subprocess.run(command + ["--config", str(_config(tmp_path / "b.json", 4, 0))], capture_output=True, encoding="utf-8", errors="replace")
     assert second.returncode == 0, second.stderr[-3000:]
     assert _steps(out) == [("distill", 1), ("distill", 2), ("distill", 3), ("distill", 4)]
 
