@@ -1,0 +1,415 @@
+"""WaveSeg Slicer module: model and profile choice, few-shot adaptation, and the "WaveSeg"
+Segment Editor effect (registered at startup; its code is WaveSegSlicerLib/SegmentEditorEffect.py).
+
+Model work lives in the ``waveseg`` core and in ``WaveSegSlicerLib`` (MRML conversions, worker
+thread, background adaptation process); this file only wires Slicer's module classes to them.
+"""
+
+import json
+import logging
+import os
+import shutil
+from typing import Annotated
+
+import qt
+import vtk
+
+import slicer
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+
+EFFECT_NAME = "WaveSeg"
+
+
+#
+# WaveSegSlicer
+#
+
+
+class WaveSegSlicer(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("WaveSeg")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
+        self.parent.dependencies = ["Segmentations"]
+        self.parent.contributors = ["WaveSeg developers"]
+        self.parent.helpText = _("""
+Interactive segmentation from clicks and boxes that runs on a laptop CPU, with propagation through
+the volume and on-site few-shot adaptation kept as named profiles. Use the <b>WaveSeg</b> effect
+in the Segment Editor to segment; use this module to pick the model, device and profile and to adapt.
+See the <a href="https://github.com/waveseg/SlicerWaveSeg#readme">documentation</a>.
+""")
+        self.parent.acknowledgementText = _("""
+Uses segment-anything (Meta, Apache-2.0) and LiteMedSAM weights (Apache-2.0); see the model cards
+in Resources/Models for data provenance and licences.
+""")
+        slicer.app.connect("startupCompleted()", registerEditorEffect)
+
+
+def registerEditorEffect():
+    """Register the scripted "WaveSeg" Segment Editor effect (no torch import happens here)."""
+    import qSlicerSegmentationsEditorEffectsPythonQt as effects
+
+    instance = effects.qSlicerSegmentEditorScriptedEffect(None)
+    effectPath = os.path.join(os.path.dirname(__file__), "WaveSegSlicerLib", "SegmentEditorEffect.py")
+    instance.setPythonSource(effectPath.replace("\\", "/"))
+    instance.self().register()
+
+
+#
+# WaveSegSlicerParameterNode
+#
+
+
+@parameterNodeWrapper
+class WaveSegSlicerParameterNode:
+    """
+    model - catalog name of the model (filled from Resources/Models/models.json).
+    profile - adaptation profile applied to the model ("" for none).
+    device - where the model runs.
+    roiZoom - re-encode a zoomed crop around small structures for finer masks.
+    inputVolume / segmentation - the volume and segmentation that adaptation learns from.
+    adaptMethod / adaptTimeBudget / profileName - the adaptation run's settings.
+    """
+
+    model: str = "default"
+    profile: str = ""
+    device: Annotated[str, Choice(["cpu", "cuda", "mps"])] = "cpu"
+    roiZoom: bool = True
+    inputVolume: vtkMRMLScalarVolumeNode
+    segmentation: vtkMRMLSegmentationNode
+    adaptMethod: Annotated[str, Choice(["galore", "adamw", "decoder"])] = "galore"
+    adaptTimeBudget: Annotated[float, WithinRange(10, 600)] = 60
+    profileName: str = ""
+
+
+#
+# WaveSegSlicerWidget
+#
+
+
+class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._adaptation = None
+        self._adaptationTimer = qt.QTimer()
+        self._adaptationTimer.setInterval(200)
+        self._adaptationTimer.connect("timeout()", self.onAdaptationPoll)
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/WaveSegSlicer.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = WaveSegSlicerLogic()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
+        self.ui.profileComboBox.connect("currentIndexChanged(int)", self.onProfileChanged)
+        self.ui.openEditorButton.connect("clicked(bool)", self.onOpenEditor)
+        self.ui.adaptButton.connect("clicked(bool)", self.onAdapt)
+        self.ui.cancelAdaptButton.connect("clicked(bool)", self.onCancelAdapt)
+        self.ui.exportProfileButton.connect("clicked(bool)", self.onExportProfile)
+        self.ui.importProfileButton.connect("clicked(bool)", self.onImportProfile)
+        self.ui.deleteProfileButton.connect("clicked(bool)", self.onDeleteProfile)
+        self.ui.cancelAdaptButton.enabled = False
+        self.initializeParameterNode()
+        self.refreshModelsAndProfiles()
+
+    def cleanup(self) -> None:
+        self.onCancelAdapt()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanAdapt)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            self._parameterNode.inputVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+        if not self._parameterNode.segmentation:
+            self._parameterNode.segmentation = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
+
+    def setParameterNode(self, inputParameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanAdapt)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanAdapt)
+            self._checkCanAdapt()
+
+    def _checkCanAdapt(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        ready = bool(p and p.inputVolume and p.segmentation and p.profileName.strip()) and self._adaptation is None
+        self.ui.adaptButton.enabled = ready
+        self.ui.adaptButton.toolTip = _("Adapt the model to the annotated slices of the selected segment") if ready else _(
+            "Select a volume, a segmentation with an annotated segment, and type a profile name")
+
+    # -- models and profiles ------------------------------------------------------------
+    def refreshModelsAndProfiles(self) -> None:
+        """Fill the model and profile lists from the catalog and the profiles folder."""
+        for combo in (self.ui.modelComboBox, self.ui.profileComboBox):
+            combo.blockSignals(True)
+        self.ui.modelComboBox.clear()
+        for name in self.logic.modelNames():
+            self.ui.modelComboBox.addItem(name)
+        self.ui.profileComboBox.clear()
+        self.ui.profileComboBox.addItem(_("(none)"), "")
+        for profile in self.logic.profiles():
+            self.ui.profileComboBox.addItem(f"{profile['name']} ({profile.get('structure', '?')}, {profile.get('base_model', '?')})",
+                                            profile["name"])
+        if self._parameterNode:
+            self.ui.modelComboBox.setCurrentText(self._parameterNode.model)
+            index = self.ui.profileComboBox.findData(self._parameterNode.profile)
+            self.ui.profileComboBox.setCurrentIndex(max(index, 0))
+        for combo in (self.ui.modelComboBox, self.ui.profileComboBox):
+            combo.blockSignals(False)
+
+    def onModelChanged(self, index) -> None:
+        if self._parameterNode and index >= 0:
+            self._parameterNode.model = self.ui.modelComboBox.currentText
+
+    def onProfileChanged(self, index) -> None:
+        if self._parameterNode and index >= 0:
+            self._parameterNode.profile = self.ui.profileComboBox.itemData(index) or ""
+
+    def onOpenEditor(self) -> None:
+        slicer.util.selectModule("SegmentEditor")
+        editor = slicer.modules.segmenteditor.widgetRepresentation().self().editor
+        editor.setActiveEffectByName(EFFECT_NAME)
+
+    def onExportProfile(self) -> None:
+        name = self._parameterNode.profile
+        if not name:
+            slicer.util.warningDisplay(_("Select a profile to export first."))
+            return
+        path = qt.QFileDialog.getSaveFileName(None, _("Export WaveSeg profile"), f"{name}.safetensors", "*.safetensors")
+        if path:
+            with slicer.util.tryWithErrorDisplay(_("Failed to export the profile."), waitCursor=True):
+                from waveseg.adaptation.profiles import export_profile
+
+                export_profile(name, path)
+
+    def onImportProfile(self) -> None:
+        path = qt.QFileDialog.getOpenFileName(None, _("Import WaveSeg profile"), "", "*.safetensors")
+        if path:
+            with slicer.util.tryWithErrorDisplay(_("Failed to import the profile."), waitCursor=True):
+                from waveseg.adaptation.profiles import import_profile
+
+                import_profile(path)
+                self.refreshModelsAndProfiles()
+
+    def onDeleteProfile(self) -> None:
+        name = self._parameterNode.profile
+        if not name or not slicer.util.confirmYesNoDisplay(_("Delete profile '{name}'? This cannot be undone.").format(name=name)):
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to delete the profile.")):
+            from waveseg.adaptation.profiles import delete_profile
+
+            delete_profile(name)
+            self._parameterNode.profile = ""
+            self.refreshModelsAndProfiles()
+
+    # -- adaptation ------------------------------------------------------------------------
+    def onAdapt(self) -> None:
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Failed to start adaptation."), waitCursor=True):
+            if not self.logic.ensureDependencies():
+                return
+            segmentId = self.ui.segmentSelector.currentSegmentID()
+            self._adaptation = self.logic.startAdaptation(p.inputVolume, p.segmentation, segmentId, p.profileName.strip(),
+                                                          p.model, p.adaptMethod, p.adaptTimeBudget)
+            self.ui.adaptProgressBar.value = 0
+            self.ui.adaptStatusLabel.text = _("Adapting ...")
+            self.ui.cancelAdaptButton.enabled = True
+            self._checkCanAdapt()
+            self._adaptationTimer.start()
+
+    def onAdaptationPoll(self) -> None:
+        if self._adaptation is None:
+            self._adaptationTimer.stop()
+            return
+        for message in self._adaptation.poll():
+            if message.get("event") == "progress":
+                budget = max(self._parameterNode.adaptTimeBudget, 1)
+                self.ui.adaptProgressBar.value = min(100, int(100 * message.get("seconds", 0) / budget))
+                dice = message.get("val_dice")
+                self.ui.adaptStatusLabel.text = _("step {step}, loss {loss:.3f}").format(step=message.get("step"), loss=message.get("loss", 0)) + (
+                    _(", held-back Dice {dice:.3f}").format(dice=dice) if dice is not None else "")
+            elif message.get("event") == "done":
+                self.ui.adaptProgressBar.value = 100
+                self.ui.adaptStatusLabel.text = _("Profile saved. Held-back Dice {before:.3f} -> {after:.3f}").format(
+                    before=message["val_dice_before"], after=message["val_dice_after"])
+                self._parameterNode.profile = self._parameterNode.profileName.strip()
+                self.refreshModelsAndProfiles()
+            elif message.get("event") == "error":
+                self.ui.adaptStatusLabel.text = _("Adaptation stopped: {message}").format(message=message.get("message"))
+        if self._adaptation.result is not None:
+            self._adaptation = None
+            self._adaptationTimer.stop()
+            self.ui.cancelAdaptButton.enabled = False
+            self._checkCanAdapt()
+
+    def onCancelAdapt(self) -> None:
+        if self._adaptation is not None:
+            self._adaptation.cancel()
+            self.ui.adaptStatusLabel.text = _("Cancelling ...")
+
+
+#
+# WaveSegSlicerLogic
+#
+
+
+class WaveSegSlicerLogic(ScriptedLoadableModuleLogic):
+    """Loads segmenters (shared by the module and the effect) and starts adaptation runs.
+
+    Can be used without the widget, e.g. from the Python console:
+        logic = WaveSegSlicerLogic(); segmenter = logic.segmenter()
+    """
+
+    _segmenters = {}  # (model, profile, device) -> Segmenter; class-level so the effect shares them
+
+    def getParameterNode(self):
+        return WaveSegSlicerParameterNode(super().getParameterNode())
+
+    def ensureDependencies(self) -> bool:
+        from WaveSegSlicerLib.dependencies import ensure_dependencies
+
+        return ensure_dependencies()
+
+    def modelNames(self) -> list:
+        from waveseg.model_files import models_dir
+
+        with open(os.path.join(models_dir(), "models.json"), encoding="utf-8") as f:
+            catalog = json.load(f)
+        return ["default", "litemedsam", *catalog.get("models", {})]
+
+    def profiles(self) -> list:
+        try:
+            from waveseg.adaptation.profiles import list_profiles
+        except ImportError:  # torch not installed yet: no profiles to show
+            return []
+        return list_profiles()
+
+    def segmenter(self, model: str = None, profile: str = None, device: str = None):
+        """The ``waveseg.Segmenter`` for the parameter node's (or the given) settings, loaded once."""
+        p = self.getParameterNode()
+        key = (model or p.model, (p.profile if profile is None else profile) or None, device or p.device)
+        if key not in self._segmenters:
+            from waveseg.predictor import Segmenter
+
+            self._segmenters.clear()  # keep one model in memory at a time
+            self._segmenters[key] = Segmenter.from_pretrained(key[0], device=key[2], profile=key[1])
+        return self._segmenters[key]
+
+    def startAdaptation(self, volumeNode, segmentationNode, segmentId: str, profileName: str, model: str = "default",
+                        method: str = "galore", timeBudget: float = 60.0):
+        """Start a background adaptation on the slices of ``segmentId`` that are annotated.
+
+        Returns a ``WaveSegSlicerLib.adaptation_process.AdaptationProcess`` to poll.
+        """
+        from WaveSegSlicerLib import mrml_bridge
+        from WaveSegSlicerLib.adaptation_process import AdaptationProcess, annotated_slices
+
+        if not segmentId:
+            segmentId = segmentationNode.GetSegmentation().GetNthSegmentID(0)
+        if not segmentId:
+            raise ValueError(_("The segmentation has no segment to learn from; annotate a few slices first."))
+        volume, _spacing = mrml_bridge.volume_array(volumeNode)
+        mask = mrml_bridge.read_segment_mask(segmentationNode, segmentId, volumeNode)
+        images, masks, indices = annotated_slices(volume, mask)
+        if len(indices) < 2:
+            raise ValueError(_("Adaptation needs at least 2 annotated slices of the segment (one is held back to check "
+                               "the result); found {count}.").format(count=len(indices)))
+        structure = segmentationNode.GetSegmentation().GetSegment(segmentId).GetName()
+        logging.info(f"WaveSeg adaptation on slices {indices} of segment {structure!r}")
+        python = shutil.which("PythonSlicer") or None
+        return AdaptationProcess(images, masks, name=profileName, model=model, structure=structure, method=method,
+                                 time_budget_s=timeBudget, python=python,
+                                 env={"PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])})
+
+
+#
+# WaveSegSlicerTest
+#
+
+
+class WaveSegSlicerTest(ScriptedLoadableModuleTest):
+    """Runs inside Slicer (Self Tests module, or ctest through ``slicer_add_python_unittest``):
+    drives the WaveSeg effect on a sample volume with a table of prompts and compares each
+    result with its golden mask (Dice >= 0.99)."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_PromptTable()
+
+    def test_PromptTable(self):
+        from WaveSegSlicerLib import mrml_bridge
+        from WaveSegSlicerLib.selftest_cases import MODEL, PROMPT_CASES, golden_mask
+        from waveseg.metrics import dice
+        from waveseg.sample_data import SAMPLE_T1
+
+        self.assertTrue(WaveSegSlicerLogic().ensureDependencies())
+        self.delayDisplay("Loading the embedded Colin27 sample")
+        volumeNode = slicer.util.loadVolume(str(SAMPLE_T1))
+        segmentationNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+        segmentationNode.CreateDefaultDisplayNodes()
+        segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(volumeNode)
+        parameters = WaveSegSlicerLogic().getParameterNode()
+        parameters.model, parameters.profile, parameters.device = MODEL, "", "cpu"
+
+        editorWidget = slicer.qMRMLSegmentEditorWidget()
+        editorWidget.setMRMLScene(slicer.mrmlScene)
+        editorNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentEditorNode")
+        editorWidget.setMRMLSegmentEditorNode(editorNode)
+        editorWidget.setSegmentationNode(segmentationNode)
+        editorWidget.setSourceVolumeNode(volumeNode)
+
+        for case in PROMPT_CASES:
+            self.delayDisplay(f"Prompt case {case.name}")
+            segmentId = segmentationNode.GetSegmentation().AddEmptySegment(case.name)
+            editorNode.SetSelectedSegmentID(segmentId)
+            editorWidget.setActiveEffectByName(EFFECT_NAME)
+            effect = editorWidget.activeEffect().self()
+            effect.runCase(case)
+            effect.onApply()
+            result = mrml_bridge.read_segment_mask(segmentationNode, segmentId, volumeNode)
+            score = dice(result, golden_mask(case))
+            self.assertGreaterEqual(score, 0.99, f"{case.name}: Dice {score:.3f} with the golden mask")
+        self.delayDisplay("Test passed")
