@@ -77,7 +77,6 @@ class WaveSegSlicerParameterNode:
     model - catalog name of the model (filled from Resources/Models/models.json).
     profile - adaptation profile applied to the model ("" for none).
     device - where the model runs.
-    roiZoom - re-encode a zoomed crop around small structures for finer masks.
     inputVolume / segmentation - the volume and segmentation that adaptation learns from.
     adaptMethod / adaptTimeBudget / profileName - the adaptation run's settings.
     """
@@ -85,7 +84,6 @@ class WaveSegSlicerParameterNode:
     model: str = "default"
     profile: str = ""
     device: Annotated[str, Choice(["cpu", "cuda", "mps"])] = "cpu"
-    roiZoom: bool = True
     inputVolume: vtkMRMLScalarVolumeNode
     segmentation: vtkMRMLSegmentationNode
     adaptMethod: Annotated[str, Choice(["galore", "adamw", "decoder"])] = "galore"

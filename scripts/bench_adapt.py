@@ -84,7 +84,7 @@ def main() -> None:
             others = [k for k in present if k not in picks][::2]
             base.model.load_state_dict(base_state)
             before = box_dice(base, volume, truth, others)
-            for method in ("galore", "adamw", "decoder"):
+            for method in ("galore", "adamw", "decoder", "lora"):
                 base.model.load_state_dict(base_state)
                 with PeakRSS() as rss:
                     result = adapt(base, [volume[k] for k in picks], [truth[k] for k in picks], structure=title,

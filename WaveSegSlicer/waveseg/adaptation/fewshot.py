@@ -6,7 +6,8 @@
 
 Methods: "galore" (GaLore on the encoder's weight matrices, conv kernels as matrices, plain AdamW
 on prompt encoder and decoder, as MedSAGa does), "adamw" (full fine-tuning), "decoder" (decoder
-only). Prompts are simulated from the masks (jittered boxes and RITM clicks, see
+only), "lora" (the ``peft`` package's LoRA adapters on the encoder's convolutions and linear
+layers, merged back into the weights at the end, plus AdamW on the decoder; for comparison). Prompts are simulated from the masks (jittered boxes and RITM clicks, see
 ``waveseg.training.simulated_prompts``) with intensity augmentation and left-right flips. One
 slice (when k >= 2) is held back for early stopping. The work happens on a copy of the model: the
 segmenter is changed only when ``apply=True`` and the run finished, so a cancelled or failed run
@@ -28,7 +29,8 @@ from waveseg.metrics import dice
 from waveseg.predictor import Segmenter, mask_to_logits, to_model_input
 from waveseg.preprocess import ResizeGeometry, normalize_intensity
 
-METHODS = ("galore", "adamw", "decoder")
+METHODS = ("galore", "adamw", "decoder", "lora")
+LORA_RANK = 8
 MAX_SLICES = 64
 
 
@@ -67,6 +69,17 @@ def _prepare(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], window) 
         xs.append(to_model_input(normalized, geometry)[0])
         ys.append(mask_to_logits(m, geometry)[0, 0] > 0)
     return torch.stack(xs), torch.stack(ys).to(torch.uint8)
+
+
+def _with_lora(encoder: torch.nn.Module) -> torch.nn.Module:
+    """Wrap every trainable Conv2d / Linear of the encoder with peft LoRA adapters (rank ``LORA_RANK``)."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise WaveSegError("method 'lora' needs the peft package: pip install peft") from None
+    targets = [name for name, module in encoder.named_modules()
+               if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)) and module.weight.requires_grad]
+    return get_peft_model(encoder, LoraConfig(r=LORA_RANK, lora_alpha=2 * LORA_RANK, target_modules=targets))
 
 
 def _train_mode(model: torch.nn.Module) -> None:
@@ -136,6 +149,11 @@ def adapt(
         optimizer = torch.optim.AdamW([{"params": model.image_encoder.parameters(), "lr": lr},
                                        {"params": list(model.prompt_encoder.parameters()) + list(model.mask_decoder.parameters()),
                                         "lr": decoder_lr}])
+    elif method == "lora":
+        model.image_encoder = _with_lora(model.image_encoder)
+        optimizer = torch.optim.AdamW([{"params": [p for p in model.image_encoder.parameters() if p.requires_grad], "lr": lr},
+                                       {"params": list(model.prompt_encoder.parameters()) + list(model.mask_decoder.parameters()),
+                                        "lr": decoder_lr}])
     else:
         from pytorch_optimizer import GaLore
 
@@ -178,6 +196,8 @@ def adapt(
     state_bytes = optimizer_state_bytes(optimizer)
     model.load_state_dict(best_state)
     restore_kernels(convs)
+    if method == "lora":
+        model.image_encoder = model.image_encoder.merge_and_unload()  # plain modules again: same keys as the base
     model.eval()
     from waveseg.adaptation.profiles import model_fingerprint, profile_delta
 

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True)
     parser.add_argument("--name", required=True, help="profile name")
     parser.add_argument("--structure", default="structure")
-    parser.add_argument("--method", default="galore", choices=("galore", "adamw", "decoder"))
+    parser.add_argument("--method", default="galore", choices=("galore", "adamw", "decoder", "lora"))
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--time-budget", type=float, default=60.0)
     parser.add_argument("--window", type=float, nargs=2)
