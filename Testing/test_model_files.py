@@ -92,6 +92,11 @@ def test_corrupt_card_is_a_clear_error(tmp_path):
         load_model(tmp_path / "bad.json")
 
 
-def test_default_is_litemedsam_until_trained_weights_ship():
+def test_default_is_a_benchmarked_light_model():
+    """The catalog's default is a trained light backbone whose card carries the evaluate.py numbers
+    (box Dice measured next to LiteMedSAM's in the same run, not more than 1 point below it)."""
     model, card = load_model("default")
-    assert card.backbone == "litemedsam"
+    assert card.backbone in ("wave-gms", "hrmedseg-lite")
+    ours, reference = card.metrics["held_out"], card.metrics["litemedsam_same_run"]
+    assert card.metrics["command"].startswith("Command: `.venv/bin/python scripts/evaluate.py")
+    assert ours["box"] >= reference["box"] - 0.01

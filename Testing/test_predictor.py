@@ -139,3 +139,15 @@ def test_bad_device_is_a_clear_error():
 
     with pytest.raises(WaveSegError, match="device"):
         Segmenter.from_pretrained("litemedsam", device="banana")
+
+
+@pytest.mark.parametrize("device,available", [("cuda", "torch.cuda.is_available"), ("mps", "torch.backends.mps.is_available")])
+def test_absent_accelerator_is_a_clear_error(device, available):
+    import torch
+
+    from waveseg.predictor import Segmenter
+
+    if eval(available, {"torch": torch})():
+        pytest.skip(f"{device} is present on this machine")
+    with pytest.raises(WaveSegError, match=f"'{device}' was asked for"):
+        Segmenter.from_pretrained("wave-gms", device=device)

@@ -295,7 +295,7 @@ class WaveSegSlicerLogic(ScriptedLoadableModuleLogic):
     """Loads segmenters (shared by the module and the effect) and starts adaptation runs.
 
     Can be used without the widget, e.g. from the Python console:
-        logic = WaveSegSlicerLogic(); segmenter = logic.segmenter()
+        logic = WaveSegSlicerLogic(); segmenter = logic.segmenter(*logic.settings())
     """
 
     _segmenters = {}  # (model, profile, device) -> Segmenter; class-level so the effect shares them
@@ -322,10 +322,14 @@ class WaveSegSlicerLogic(ScriptedLoadableModuleLogic):
             return []
         return list_profiles()
 
-    def segmenter(self, model: str = None, profile: str = None, device: str = None):
-        """The ``waveseg.Segmenter`` for the parameter node's (or the given) settings, loaded once."""
+    def settings(self) -> tuple:
+        """(model, profile or None, device) from the parameter node; read on the main thread."""
         p = self.getParameterNode()
-        key = (model or p.model, (p.profile if profile is None else profile) or None, device or p.device)
+        return p.model, p.profile or None, p.device
+
+    def segmenter(self, model: str = "default", profile: str = None, device: str = "cpu"):
+        """The ``waveseg.Segmenter`` for these settings, loaded once (safe on a worker thread)."""
+        key = (model, profile or None, device)
         if key not in self._segmenters:
             from waveseg.predictor import Segmenter
 

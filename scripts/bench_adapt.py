@@ -5,7 +5,9 @@ For each structure and k in (1, 3, 5): adapt on k annotated axial slices (spread
 structure's extent) with GaLore, full AdamW fine-tuning and decoder-only fine-tuning, all in
 this one process from the same base weights, and report the box-prompt Dice on the structure's
 other slices before and after, seconds, peak RSS during the run (sampled from /proc) and the
-optimiser state's bytes. Also checks that another structure is unchanged when no profile is active.
+optimiser state's bytes, and the Dice of another structure (putamen) with the profile active: the
+base model, and so every structure when no profile is active, is untouched (weights are reloaded
+from the shipped file's state before each run, and profiles are separate files).
 Needs scripts/fetch_data.py first.
 
     .venv/bin/python scripts/bench_adapt.py [--model default] [--time-budget 60]
@@ -32,6 +34,9 @@ STRUCTURES = [
     ("Colin27 thalamus (AAL 77+78)", "colin27_ch2.nii.gz", "colin27_aal.nii.gz", (77, 78), None),
     ("Colin27 hippocampus (AAL 37+38)", "colin27_ch2.nii.gz", "colin27_aal.nii.gz", (37, 38), None),
 ]
+
+
+OTHER_STRUCTURE = (73, 74)  # putamen: a trained-on structure, to see what a profile does to others
 
 
 class PeakRSS:
@@ -68,15 +73,21 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--time-budget", type=float, default=60.0)
     parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--only", default="", help="run only structures whose title contains this text")
     args = parser.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         base = Segmenter.from_pretrained(args.model)
     base_state = {k: v.clone() for k, v in base.model.state_dict().items()}
     print(f"model {base.card.name}; box Dice on the structure's other axial slices; time budget {args.time_budget:.0f} s\n")
-    print("| structure | k | method | Dice before | Dice after | gain | seconds | peak RSS (MB) | optimiser state (MB) |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
-    for title, image_file, label_file, values, window in STRUCTURES:
+    other_volume = load_array("colin27_ch2.nii.gz")
+    other_truth = np.isin(load_array("colin27_aal.nii.gz"), OTHER_STRUCTURE)
+    other_slices = [k for k in range(other_truth.shape[0]) if other_truth[k].sum() >= 30][::3]
+    other_before = box_dice(base, other_volume, other_truth, other_slices)
+    print(f"putamen (AAL 73+74) box Dice without a profile: {other_before:.3f}\n")
+    print("| structure | k | method | Dice before | Dice after | gain | seconds | peak RSS (MB) | optimiser state (MB) | putamen Dice, profile active |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for title, image_file, label_file, values, window in [s for s in STRUCTURES if args.only in s[0]]:
         volume, truth = load_array(image_file), np.isin(load_array(label_file), values)
         present = [k for k in range(truth.shape[0]) if truth[k].sum() >= 30]
         for k_shot in (1, 3, 5):
@@ -90,8 +101,9 @@ def main() -> None:
                     result = adapt(base, [volume[k] for k in picks], [truth[k] for k in picks], structure=title,
                                    method=method, window=window, steps=args.steps, time_budget_s=args.time_budget, apply=True)
                 after = box_dice(base, volume, truth, others)
+                other = box_dice(base, other_volume, other_truth, other_slices)
                 print(f"| {title} | {k_shot} | {method} | {before:.3f} | {after:.3f} | {after - before:+.3f} | "
-                      f"{result.seconds:.0f} | {rss.peak / 2**20:.0f} | {result.optimizer_state_bytes / 2**20:.1f} |", flush=True)
+                      f"{result.seconds:.0f} | {rss.peak / 2**20:.0f} | {result.optimizer_state_bytes / 2**20:.1f} | {other:.3f} |", flush=True)
     base.model.load_state_dict(base_state)
 
 

@@ -118,6 +118,8 @@ def main() -> None:
             warnings.simplefilter("ignore", UserWarning)
             seg = Segmenter.from_pretrained(name)
         label = seg.card.name if name != "litemedsam" else "litemedsam"
+        if label in summaries:  # two versions of one model: tell them apart by their folder
+            label = f"{label} ({Path(name).parent.name})"
         summaries[label] = summarize(evaluate(seg, data, args.limit, args.seed))
         print(f"{label}: done", flush=True)
     ref = summaries.get("litemedsam")

@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("card")
     parser.add_argument("benchmark_json")
     parser.add_argument("--default", action="store_true")
+    parser.add_argument("--label", help="the model's row in the benchmark JSON (default: its card name)")
     args = parser.parse_args()
     card_path = Path(args.card)
     card = ModelCard.from_json(card_path)
@@ -32,7 +33,10 @@ def main() -> None:
     if sha256_of(weights) != card.sha256:
         raise SystemExit(f"{weights} does not match its card's SHA-256; not publishing")
     bench = json.loads(Path(args.benchmark_json).read_text())
-    card.metrics = {"command": bench["command"], "held_out": bench["models"].get(card.name),
+    label = args.label or card.name
+    if label not in bench["models"]:
+        raise SystemExit(f"{args.benchmark_json} has no row {label!r}; it has {sorted(bench['models'])}")
+    card.metrics = {"command": bench["command"], "held_out": bench["models"][label],
                     "litemedsam_same_run": bench["models"].get("litemedsam")}
     target = models_dir()
     with atomic_path(target / card.weights) as tmp:

@@ -138,8 +138,8 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         volumeNode = editorNode.GetSourceVolumeNode()
         segmentationNode = editorNode.GetSegmentationNode()
         current = mrml_bridge.read_segment_mask(segmentationNode, editorNode.GetSelectedSegmentID(), volumeNode)
-        segmenter = self.executor().run(moduleLogic.segmenter)
-        self.logic = self.executor().run(VolumePromptLogic, segmenter, volumeNode, initial_mask=current)
+        segmenter = self.executor().run(moduleLogic.segmenter, *moduleLogic.settings())  # loading weights takes seconds: off the main thread
+        self.logic = VolumePromptLogic(segmenter, volumeNode, initial_mask=current)  # copies the voxels (MRML: main thread)
         return self.logic
 
     def runModel(self, description, function, *args, **kwargs):

@@ -106,6 +106,8 @@ class Segmenter:
             raise WaveSegError(f"device {device!r} is not a valid torch device; use 'cpu' or 'cuda'") from None
         if torch_device.type == "cuda" and not torch.cuda.is_available():
             raise WaveSegError("device 'cuda' was asked for but no CUDA GPU is available; use device='cpu'")
+        if torch_device.type == "mps" and not torch.backends.mps.is_available():
+            raise WaveSegError("device 'mps' was asked for but Apple's Metal backend is not available here; use device='cpu'")
         model, card = load_model(name_or_path)
         if profile is not None:
             from waveseg.adaptation.profiles import apply_profile
