@@ -341,10 +341,10 @@ class WaveSegSlicerLogic(ScriptedLoadableModuleLogic):
                         method: str = "galore", timeBudget: float = 60.0):
         """Start a background adaptation on the slices of ``segmentId`` that are annotated.
 
-        Returns a ``WaveSegSlicerLib.adaptation_process.AdaptationProcess`` to poll.
+        Returns a ``waveseg.adaptation.background.AdaptationProcess`` to poll.
         """
         from WaveSegSlicerLib import mrml_bridge
-        from WaveSegSlicerLib.adaptation_process import AdaptationProcess, annotated_slices
+        from waveseg.adaptation.background import AdaptationProcess, annotated_slices
 
         if not segmentId:
             segmentId = segmentationNode.GetSegmentation().GetNthSegmentID(0)

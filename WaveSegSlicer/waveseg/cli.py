@@ -1,4 +1,4 @@
-"""The ``waveseg`` command line: ``segment``, ``segment3d``, ``adapt``, ``profiles``, ``info``, ``demo``.
+"""The ``waveseg`` command line: ``segment``, ``segment3d``, ``adapt``, ``profiles``, ``info``, ``demo``, ``app``.
 
 Errors in the input (files, prompts, models) print one line, ``waveseg: error: ...``, and exit
 with status 2; nothing is left half-written.
@@ -189,6 +189,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    try:
+        from waveseg.app.main_window import main as app_main
+    except ImportError as exc:
+        raise WaveSegError(f"the desktop app needs the [app] extra ({exc.name} is missing): pip install 'waveseg[app]'") from None
+    return app_main(args.image, model=args.model, device=args.device, profile=args.profile)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from waveseg.io import read_image
     from waveseg.sample_data import DEMO_BOX, DEMO_SLICE, SAMPLE_BRAIN_MASK, SAMPLE_T1
@@ -277,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print an image's shape, dtype and geometry")
     info.add_argument("image")
     info.set_defaults(func=cmd_info)
+
+    app = sub.add_parser("app", help="open the desktop app (needs the [app] extra: Qt.py, PySide6, VTK)")
+    app.add_argument("image", nargs="?", help="image to open (NIfTI, NRRD, MHA, DICOM series folder)")
+    model_options(app)
+    app.set_defaults(func=cmd_app)
 
     demo = sub.add_parser("demo", help="segment the embedded sample (Colin27 brain MRI) and write a mask and an overlay")
     demo.add_argument("-o", "--output-dir", default="waveseg-demo", help="folder for the outputs (default: waveseg-demo)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -167,6 +168,54 @@ def _write_seg_nrrd(mask: np.ndarray, image, tmp: Path, segment_name: str, color
     segmentation = slicerio.create_segmentation(ijk.shape, volume.ijk_to_lps())
     slicerio.add_segment(segmentation, ijk, {"id": segment_name, "name": segment_name, "color": list(color)})
     slicerio.write_segmentation(str(tmp), segmentation)
+
+
+def write_segments(masks: Sequence[np.ndarray], names: Sequence[str], colors: Sequence[tuple[float, float, float]],
+                   path: str | os.PathLike, reference: ImageVolume | None = None) -> Path:
+    """Write several (Z, Y, X) masks on the reference's grid as one file, atomically.
+
+    ``.seg.nrrd``: a 3D Slicer segmentation with one named, coloured segment per mask (overlaps
+    kept, in layers). Label-map formats (``.nii.gz``, ``.nrrd``, ``.mha``): voxel value n + 1 for
+    mask n, later masks over earlier ones.
+    """
+    path = Path(path)
+    if not (len(masks) == len(names) == len(colors)) or not masks:
+        raise WaveSegError(f"need one name and one colour per mask; got {len(masks)} masks, {len(names)} names, {len(colors)} colours")
+    suffix = _suffix(path)
+    if suffix not in MASK_SUFFIXES:
+        raise ImageFileError(f"cannot write masks as {suffix or 'a file without suffix'}; use one of {', '.join(MASK_SUFFIXES)}")
+    labels = np.zeros(np.asarray(masks[0]).shape, np.uint8)
+    for n, mask in enumerate(masks):
+        labels[np.asarray(mask) > 0] = n + 1
+    image = _reference_image(labels, reference)
+    with atomic_path(path) as tmp:
+        if suffix == ".seg.nrrd":
+            import slicerio
+
+            volume = ImageVolume(labels, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+            segmentation = slicerio.create_segmentation(labels.shape[::-1], volume.ijk_to_lps())
+            for mask, name, color in zip(masks, names, colors):
+                slicerio.add_segment(segmentation, (np.asarray(mask) > 0).transpose(2, 1, 0), {"id": name, "name": name, "color": list(color)})
+            slicerio.write_segmentation(str(tmp), segmentation)
+        else:
+            _sitk().WriteImage(image, str(tmp), True)
+    return path
+
+
+def read_segments(path: str | os.PathLike) -> list[tuple[str, tuple[float, float, float], np.ndarray]]:
+    """(name, colour, (Z, Y, X) bool mask) of every segment of a ``.seg.nrrd`` file, on the file's
+    own voxel grid (files written by ``write_segments`` use the reference image's grid)."""
+    import slicerio
+
+    try:
+        segmentation = slicerio.read_segmentation(str(path))
+    except Exception as exc:  # slicerio/pynrrd raise several types for bad files
+        raise ImageFileError(f"cannot read segmentation {path}: {type(exc).__name__}: {str(exc)[:150]}") from None
+    out = []
+    for segment in segmentation["segments"]:
+        mask = slicerio.segment_mask(segmentation, segment)  # (i, j, k) order
+        out.append((segment.get("name", segment["id"]), tuple(segment.get("color", (1.0, 1.0, 0.0))), mask.transpose(2, 1, 0) > 0))
+    return out
 
 
 def describe(volume: ImageVolume) -> str:

@@ -215,6 +215,15 @@ class VolumeSession:
         self.locked.add((axis, index))
         self._commit(step)
 
+    def clear(self) -> None:
+        """Empty the whole mask and unlock every slice (one undoable step)."""
+        step = self._begin()
+        for k in np.flatnonzero(self.mask.any(axis=(1, 2))):
+            self._write(step, 0, int(k), np.zeros(self.mask.shape[1:], bool))
+        self.locked.clear()
+        self._prompts, self._logits = {}, {}
+        self._commit(step)
+
     def box3d(self, corner0: Sequence[float], corner1: Sequence[float], axis: int = 0,
               progress: ProgressCallback | None = None, cancel: Callable[[], bool] | None = None) -> PropagationReport:
         """Segment inside a 3D box given by two voxel corners (i, j, k).

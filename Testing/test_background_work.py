@@ -1,4 +1,4 @@
-"""The Slicer glue's background machinery, with no Slicer needed: the single model worker thread
+"""Background machinery of the Slicer glue and the app, with no Slicer needed: the single model worker thread
 (pumping events while it waits) and the adaptation process polled for JSON progress lines."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from WaveSegSlicerLib.adaptation_process import AdaptationProcess, annotated_slices
+from waveseg.adaptation.background import AdaptationProcess, annotated_slices
 from WaveSegSlicerLib.executor import BusyError, ModelExecutor
 from waveseg.io import read_image
 from waveseg.sample_data import SAMPLE_BRAIN_MASK

@@ -1,9 +1,9 @@
-"""Few-shot adaptation as a background process whose JSON progress lines the UI polls.
+"""Few-shot adaptation as a background process whose JSON progress lines a UI polls.
 
 Adaptation takes about a minute of full CPU. As in SlicerMONAIAuto3DSeg, it runs in a separate
-process (``PythonSlicer -m waveseg.adaptation.worker``, or any Python with ``waveseg``), a reader
-thread moves each stdout line into a queue, and the widget polls the queue with a ``QTimer``
-(``poll`` never blocks). Cancel terminates the process group; the worker writes its profile only
+process (``python -m waveseg.adaptation.worker``; ``PythonSlicer`` in Slicer), a reader thread
+moves each stdout line into a queue, and the UI (the Slicer module, the desktop app) polls the
+queue with a ``QTimer`` (``poll`` never blocks; nothing here imports Qt). Cancel terminates the process group; the worker writes its profile only
 after finishing, atomically, so a cancelled run leaves nothing behind. The training data go to
 a temporary ``.npz`` that is removed when the process ends.
 """

@@ -1,0 +1,178 @@
+"""The desktop app with real Qt (PySide6 through Qt.py) and real VTK, on a virtual X display.
+
+Mouse prompts go through the slice views' own event handling (QTest presses, moves and
+releases); the model is the shipped wave-gms (fast on CPU)."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("Qt", reason="the app tests need the [app] extra")
+pytest.importorskip("vtkmodules")
+
+from waveseg.app.display import grab, start_xvfb  # noqa: E402
+from waveseg.metrics import dice  # noqa: E402
+from waveseg.sample_data import DEMO_SLICE  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data"
+REFERENCE_TOLERANCE = 12.0  # mean absolute grey-level difference (0..255) of the downscaled screenshots
+
+
+@pytest.fixture(scope="session")
+def display():
+    return start_xvfb()  # exits by itself after the test process's Qt connection closes
+
+
+@pytest.fixture(scope="session")
+def qapp(display):
+    """pytest-qt's QApplication, created only once Xvfb runs (Qt aborts without a display)."""
+    from Qt import QtWidgets
+
+    return QtWidgets.QApplication.instance() or QtWidgets.QApplication(["waveseg-tests"])
+
+
+@pytest.fixture(scope="module")
+def segmenter():
+    from waveseg.predictor import Segmenter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return Segmenter.from_pretrained("wave-gms")
+
+
+@pytest.fixture
+def window(qtbot, segmenter, tmp_path, monkeypatch):
+    from waveseg.app.main_window import MainWindow
+
+    monkeypatch.setenv("WAVESEG_PROFILES_DIR", str(tmp_path / "profiles"))
+    win = MainWindow(lambda profile: segmenter, prefetch=False, model_name="wave-gms")
+    qtbot.addWidget(win)
+    win.resize(1200, 820)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def test_drag_and_clicks_segment_with_undo_redo(window, brain_mask):
+    from Qt import QtCore
+
+    from waveseg.app.demo_state import click, demo_state, settle
+
+    demo_state(window, propagate=False)
+    mask = window.document.segment.mask
+    assert dice(mask[DEMO_SLICE], brain_mask) >= 0.9  # the box dragged over the brain gives the brain
+    assert mask[DEMO_SLICE].sum() > 0 and mask.sum() == mask[DEMO_SLICE].sum()
+    after_box = mask.copy()
+    click(window.views[0], 90, 30, modifier=QtCore.Qt.ControlModifier)  # Ctrl+click: negative point
+    settle(window, 0.1)
+    after_click = window.document.segment.mask.copy()
+    assert not np.array_equal(after_click, after_box)
+    window.undo_action.trigger()
+    settle(window, 0.1)
+    np.testing.assert_array_equal(window.document.segment.mask, after_box)
+    window.redo_action.trigger()
+    settle(window, 0.1)
+    np.testing.assert_array_equal(window.document.segment.mask, after_click)
+    assert "ms" in window.latency.text()  # the status bar shows the last prompt's latency
+
+
+def test_shortcuts_propagate_and_undo(window, qtbot):
+    from Qt import QtCore
+
+    from waveseg.app.demo_state import demo_state, settle
+
+    demo_state(window, propagate=False)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=5000)
+    assert window.propagate_action.toolTip() == "Propagate (P)"
+    qtbot.keyClick(window.views[0], QtCore.Qt.Key_P)
+    settle(window, 0.1)
+    assert window.document.segment.mask.any(axis=(1, 2)).sum() >= 10  # propagated through the volume
+    qtbot.keyClick(window.views[0], QtCore.Qt.Key_Z, QtCore.Qt.ControlModifier)
+    settle(window, 0.1)
+    assert window.document.segment.mask.any(axis=(1, 2)).sum() == 1
+
+
+def test_save_then_reopen_gives_the_same_segmentation(window, tmp_path):
+    from waveseg.app.demo_state import demo_state
+    from waveseg.app.document import Document
+    from waveseg.io import read_image
+
+    demo_state(window)
+    window.new_segment()
+    window.document.segment.session.set_slice_mask(0, 3, _square(window))
+    path = tmp_path / "two.seg.nrrd"
+    window.save(path)
+    reopened = Document(read_image(window.document.image.source), window.segmenter, prefetch=False)
+    reopened.load_segments(path)
+    assert [s.name for s in reopened.segments] == [s.name for s in window.document.segments]
+    for mine, theirs in zip(window.document.segments, reopened.segments):
+        np.testing.assert_array_equal(mine.mask, theirs.mask)
+        np.testing.assert_allclose(mine.color, theirs.color)
+    reopened.close()
+
+
+def _square(window) -> np.ndarray:
+    square = np.zeros(window.document.image.array.shape[1:], bool)
+    square[100:120, 80:100] = True
+    return square
+
+
+def test_gui_stays_responsive_while_propagating(window, qtbot):
+    from Qt import QtCore
+
+    from waveseg.app.demo_state import demo_state
+
+    demo_state(window, propagate=False)
+    ticks, worker = [], []
+    timer = QtCore.QTimer(interval=10)
+    timer.timeout.connect(lambda: ticks.append(1))
+    session = window.document.segment.session
+    timer.start()
+    window.runner.submit(lambda: worker.append(threading.get_ident()) or session.propagate(0, DEMO_SLICE))
+    window.runner.wait()
+    timer.stop()
+    assert worker[0] != threading.get_ident()  # the model ran off the GUI thread ...
+    assert len(ticks) >= 5  # ... and the GUI thread kept handling events meanwhile
+    assert session.mask.any(axis=(1, 2)).sum() >= 10
+
+
+def test_window_screenshot_matches_the_reference(window, tmp_path):
+    from PIL import Image
+
+    from waveseg.app.demo_state import demo_state
+
+    demo_state(window)
+    grab(window).save(str(tmp_path / "window.png"))
+    ours = Image.open(tmp_path / "window.png").convert("L").resize((300, 205))
+    reference = Image.open(DATA / "app_reference.png").convert("L").resize((300, 205))
+    difference = np.abs(np.asarray(ours, float) - np.asarray(reference, float)).mean()
+    assert difference <= REFERENCE_TOLERANCE, f"screenshot differs from the reference by {difference:.1f} grey levels"
+    grab(window.surface).save(str(tmp_path / "surface.png"))
+    surface = np.asarray(Image.open(tmp_path / "surface.png").convert("RGB"))
+    assert surface[..., 0].max() > 150  # the 3D surface is drawn (VTK content is not black)
+
+
+def test_adaptation_dock_refuses_too_few_slices_and_cancels(window, qtbot, tmp_path):
+    from waveseg.app.demo_state import demo_state
+
+    demo_state(window, propagate=False)
+    dock = window.adaptation
+    dock.nameEdit.setText("site-brain")
+    dock.adaptButton.click()
+    assert "at least 2 annotated" in dock.status.text() and dock.process is None  # one slice only
+    window.propagate()
+    window.runner.wait()
+    dock.adaptButton.click()
+    assert dock.process is not None and not dock.adaptButton.isEnabled()
+    qtbot.waitUntil(lambda: dock.status.text().startswith("step"), timeout=300_000)
+    dock.cancelButton.click()
+    qtbot.waitUntil(lambda: dock.process is None, timeout=60_000)
+    assert dock.status.text().startswith("Adaptation stopped")
+    profiles = tmp_path / "profiles"
+    assert not profiles.exists() or not any(profiles.iterdir())  # cancelled: no profile, no partial file

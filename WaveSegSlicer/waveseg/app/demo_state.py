@@ -1,0 +1,43 @@
+"""A fixed app state (embedded sample, a box on axial slice 8, propagated) for screenshots and tests.
+
+Prompts go through the slice view's own mouse handling (``QTest`` presses and releases), so the
+state is what a user's drag produces.
+"""
+
+from __future__ import annotations
+
+from Qt import QtCore
+from Qt.QtTest import QTest
+
+from waveseg.sample_data import DEMO_BOX, DEMO_SLICE
+
+
+def drag_box(view, box) -> None:
+    """Drag a box (x0, y0, x1, y1) in slice pixels on a slice view with the left mouse button."""
+    start = view.slice_to_widget(box[0], box[1]).toPoint()
+    end = view.slice_to_widget(box[2], box[3]).toPoint()
+    QTest.mousePress(view, QtCore.Qt.LeftButton, QtCore.Qt.NoModifier, start)
+    QTest.mouseMove(view, end)
+    QTest.mouseRelease(view, QtCore.Qt.LeftButton, QtCore.Qt.NoModifier, end)
+
+
+def click(view, x: float, y: float, modifier=QtCore.Qt.NoModifier, button=QtCore.Qt.LeftButton) -> None:
+    QTest.mouseClick(view, button, modifier, view.slice_to_widget(x, y).toPoint())
+
+
+def settle(window, seconds: float = 1.0) -> None:
+    """Let the runner finish and the debounced 3D update and repaints happen."""
+    window.runner.wait()
+    QTest.qWait(int(seconds * 1000))
+
+
+def demo_state(window, propagate: bool = True) -> None:
+    """Open the sample, drag the demo box on axial slice 8, optionally propagate."""
+    window.open_sample()
+    axial = window.views[0]
+    axial.set_index(DEMO_SLICE)
+    drag_box(axial, DEMO_BOX)
+    settle(window, 0.2)
+    if propagate:
+        window.propagate()
+        settle(window)

@@ -1,0 +1,314 @@
+"""The app's main window: three linked slice views, a 3D view, segments, tools and adaptation."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from Qt import QtCore, QtGui, QtWidgets
+
+from waveseg.app.adaptation_dock import AdaptationDock
+from waveseg.app.document import Document
+from waveseg.app.runner import ModelRunner
+from waveseg.app.slice_view import SliceView, slice_to_voxel, window_for
+
+HELP = """<h3>WaveSeg</h3>
+<table>
+<tr><td><b>click</b></td><td>positive point on the active segment</td></tr>
+<tr><td><b>Ctrl+click</b>, <b>right-click</b></td><td>negative point</td></tr>
+<tr><td><b>drag</b></td><td>box around the structure</td></tr>
+<tr><td><b>P</b></td><td>propagate the last prompted slice through the volume</td></tr>
+<tr><td><b>A</b></td><td>accept the last prompted slice (propagation will not change it)</td></tr>
+<tr><td><b>Shift+Del</b></td><td>clear the active segment</td></tr>
+<tr><td><b>Ctrl+Z</b> / <b>Ctrl+Y</b></td><td>undo / redo</td></tr>
+<tr><td><b>Ctrl+N</b></td><td>new segment</td></tr>
+<tr><td><b>Ctrl+O</b> / <b>Ctrl+S</b></td><td>open an image / save the segments</td></tr>
+<tr><td><b>wheel</b>, <b>Ctrl+wheel</b></td><td>next slice, zoom</td></tr>
+<tr><td><b>Shift+drag</b>, <b>middle-drag</b></td><td>window/level, pan</td></tr>
+</table>
+<p>Model work runs on a worker thread; the status bar shows the last prompt's latency.</p>"""
+SAVE_FILTER = "3D Slicer segmentation (*.seg.nrrd);;NIfTI label map (*.nii.gz);;NRRD label map (*.nrrd)"
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """Arguments: ``load_segmenter(profile)`` returns a ``waveseg.Segmenter`` (profile None or a
+    name); ``with_3d`` adds the VTK surface view (it needs a display); ``prefetch`` lets sessions
+    encode neighbouring slices in the background."""
+
+    def __init__(self, load_segmenter: Callable[[str | None], object], with_3d: bool = True, prefetch: bool = True,
+                 model_name: str = "default", profile: str | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("WaveSeg")
+        self.load_segmenter = load_segmenter
+        self.segmenter = None
+        self.profile = profile
+        self.prefetch = prefetch
+        self.document: Document | None = None
+        self.last_slice: tuple[int, int] | None = None
+        self.runner = ModelRunner(self)
+        self.views = [SliceView(axis) for axis in range(3)]
+        grid = QtWidgets.QWidget()
+        layout = QtWidgets.QGridLayout(grid)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.setSpacing(2)
+        for n, view in enumerate(self.views):
+            layout.addWidget(view, n // 2, n % 2)
+            view.pointPrompted.connect(self.on_point)
+            view.boxPrompted.connect(self.on_box)
+            view.indexChanged.connect(lambda *_: self.update_crosshairs())
+        self.surface = None
+        if with_3d:
+            from waveseg.app.surface_view import SurfaceView
+
+            self.surface = SurfaceView()
+            layout.addWidget(self.surface, 1, 1)
+        for n in range(2):  # four equal quarters whatever the widgets' size hints
+            layout.setRowStretch(n, 1)
+            layout.setColumnStretch(n, 1)
+        self.setCentralWidget(grid)
+        self._surface_timer = QtCore.QTimer(self, singleShot=True, interval=250)
+        self._surface_timer.timeout.connect(self.update_surfaces)
+        self._build_segments_dock()
+        self.adaptation = AdaptationDock(self.training_data, model_name, self)
+        self.adaptation.profileChosen.connect(self.switch_profile)
+        self.addDockWidget(QtCore.Qt.RightDockWidgetArea, self.adaptation)
+        self._build_actions()
+        self.latency = QtWidgets.QLabel("", objectName="latencyLabel")
+        self.statusBar().addPermanentWidget(self.latency)
+        self.runner.busyChanged.connect(lambda busy: self.statusBar().showMessage("working ..." if busy else "", 0))
+        self.resize(1200, 820)
+
+    # -- building ---------------------------------------------------------------------------------------
+    def _action(self, text: str, shortcut: str, slot, menu: QtWidgets.QMenu, toolbar: QtWidgets.QToolBar | None = None):
+        action = QtGui.QAction(text, self)
+        action.setObjectName(text.lower().replace(" ", "_").replace(".", ""))
+        action.setShortcut(QtGui.QKeySequence(shortcut))
+        action.setToolTip(f"{text} ({QtGui.QKeySequence(shortcut).toString()})")
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        if toolbar is not None:
+            toolbar.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        tools = self.addToolBar("Tools")
+        tools.setObjectName("toolsToolbar")
+        file_menu, edit_menu, help_menu = bar.addMenu("&File"), bar.addMenu("&Edit"), bar.addMenu("&Help")
+        self._action("Open...", "Ctrl+O", self.open_dialog, file_menu)
+        self._action("Open sample", "Ctrl+Shift+O", self.open_sample, file_menu)
+        self._action("Save...", "Ctrl+S", self.save_dialog, file_menu, tools)
+        self.propagate_action = self._action("Propagate", "P", self.propagate, edit_menu, tools)
+        self.accept_action = self._action("Accept", "A", self.accept_slice, edit_menu, tools)
+        self._action("Clear", "Shift+Del", self.clear_segment, edit_menu, tools)
+        self.undo_action = self._action("Undo", "Ctrl+Z", self.undo, edit_menu, tools)
+        self.redo_action = self._action("Redo", "Ctrl+Y", self.redo, edit_menu, tools)
+        self._action("New segment", "Ctrl+N", self.new_segment, edit_menu, tools)
+        self._action("Help", "F1", self.show_help, help_menu)
+
+    def _build_segments_dock(self) -> None:
+        dock = QtWidgets.QDockWidget("Segments", self)
+        dock.setObjectName("segmentsDock")
+        self.segment_list = QtWidgets.QListWidget(objectName="segmentList")
+        self.segment_list.setToolTip("Segments: the selected one receives the prompts; double-click to rename")
+        self.segment_list.currentRowChanged.connect(self.select_segment)
+        self.segment_list.itemChanged.connect(self.rename_segment)
+        dock.setWidget(self.segment_list)
+        self.addDockWidget(QtCore.Qt.RightDockWidgetArea, dock)
+
+    # -- files --------------------------------------------------------------------------------------------
+    def open_image(self, path: str | os.PathLike) -> None:
+        from waveseg.io import read_image
+
+        try:
+            image = read_image(path)
+            if self.segmenter is None:
+                self.segmenter = self.load_segmenter(self.profile)
+            document = Document(image, self.segmenter, prefetch=self.prefetch)
+        except Exception as exc:  # a bad file: tell the user, keep the current image
+            QtWidgets.QMessageBox.warning(self, "WaveSeg", f"Cannot open {path}:\n{exc}")
+            return
+        if self.document is not None:
+            self.document.close()
+        self.document = document
+        window = window_for(image.array)
+        for view in self.views:
+            view.set_volume(image.array, document.spacing, window)
+        if self.surface is not None:
+            self.surface.reset_camera()
+        self.new_segment()
+        self.setWindowTitle(f"WaveSeg - {os.path.basename(str(path))}")
+
+    def open_sample(self) -> None:
+        from waveseg.sample_data import SAMPLE_T1
+
+        self.open_image(SAMPLE_T1)
+
+    def open_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open image", "", "Images (*.nii *.nii.gz *.nrrd *.mha *.dcm);;All files (*)")
+        if path:
+            self.open_image(path)
+
+    def save(self, path: str | os.PathLike) -> None:
+        self.document.save(path)
+        self.statusBar().showMessage(f"saved {path}", 5000)
+
+    def save_dialog(self) -> None:
+        if self.document is None:
+            return
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save segments", "segments.seg.nrrd", SAVE_FILTER)
+        if path:
+            try:
+                self.save(path)
+            except Exception as exc:
+                QtWidgets.QMessageBox.warning(self, "WaveSeg", f"Cannot save {path}:\n{exc}")
+
+    # -- segments ---------------------------------------------------------------------------------------
+    def new_segment(self) -> None:
+        if self.document is None:
+            return
+        segment = self.document.add_segment()
+        item = QtWidgets.QListWidgetItem(segment.name)
+        item.setFlags(item.flags() | QtCore.Qt.ItemIsEditable)
+        item.setIcon(self._swatch(segment.color))
+        self.segment_list.addItem(item)
+        self.segment_list.setCurrentRow(self.document.active)
+        self.refresh()
+
+    @staticmethod
+    def _swatch(color) -> QtGui.QIcon:
+        pixmap = QtGui.QPixmap(14, 14)
+        pixmap.fill(QtGui.QColor.fromRgbF(*color))
+        return QtGui.QIcon(pixmap)
+
+    def select_segment(self, row: int) -> None:
+        if self.document is not None and 0 <= row < len(self.document.segments):
+            self.document.active = row
+            self.last_slice = None
+            self.refresh()
+
+    def rename_segment(self, item: QtWidgets.QListWidgetItem) -> None:
+        row = self.segment_list.row(item)
+        if self.document is not None and 0 <= row < len(self.document.segments):
+            self.document.segments[row].name = item.text().strip() or self.document.segments[row].name
+
+    # -- prompts and tools (model calls go to the runner) --------------------------------------------------
+    def _run(self, label: str, function, slice_key: tuple[int, int] | None = None) -> None:
+        def done(_result) -> None:
+            if slice_key is not None:
+                self.last_slice = slice_key
+            self.latency.setText(f"{label}: {1000 * self.runner.last_seconds:.0f} ms")
+            self.refresh()
+
+        def failed(error: Exception) -> None:
+            self.statusBar().showMessage(f"{label} failed: {error}", 8000)
+
+        if not self.runner.submit(function, done, failed):
+            self.statusBar().showMessage("still working on the previous request", 3000)
+
+    def on_point(self, axis: int, index: int, x: float, y: float, positive: bool) -> None:
+        session = self.document.segment.session
+        ijk = slice_to_voxel(axis, index, x, y)
+        self._run("click", lambda: session.click(ijk, positive=positive, axis=axis, repropagate=False), (axis, index))
+        self._follow(ijk)
+
+    def on_box(self, axis: int, index: int, x0: float, y0: float, x1: float, y1: float) -> None:
+        session = self.document.segment.session
+        self._run("box", lambda: session.segment_slice(axis, index, box=(x0, y0, x1, y1)), (axis, index))
+        self._follow(slice_to_voxel(axis, index, (x0 + x1) / 2, (y0 + y1) / 2))
+
+    def _follow(self, ijk) -> None:
+        """Linked views: the other views move to the prompted voxel's slices."""
+        for view in self.views:
+            view.set_index(int(round(ijk[2 - view.axis])))
+        self.update_crosshairs()
+
+    def propagate(self) -> None:
+        if self.document is None or self.last_slice is None:
+            self.statusBar().showMessage("prompt a slice first, then propagate it", 4000)
+            return
+        session, (axis, index) = self.document.segment.session, self.last_slice
+        self._run("propagation", lambda: session.propagate(axis, index))
+
+    def accept_slice(self) -> None:
+        if self.document is not None and self.last_slice is not None:
+            self.document.segment.session.accept(*self.last_slice)
+            self.statusBar().showMessage(f"slice {self.last_slice[1] + 1} accepted", 3000)
+
+    def clear_segment(self) -> None:
+        if self.document is not None:
+            self._run("clear", self.document.segment.session.clear)
+
+    def undo(self) -> None:
+        if self.document is not None:
+            self._run("undo", self.document.segment.session.undo)
+
+    def redo(self) -> None:
+        if self.document is not None:
+            self._run("redo", self.document.segment.session.redo)
+
+    def switch_profile(self, profile: str) -> None:
+        def load():
+            return self.load_segmenter(profile or None)
+
+        def done(segmenter) -> None:
+            self.segmenter, self.profile = segmenter, profile or None
+            if self.document is not None:
+                self.document.set_segmenter(segmenter)
+            self.statusBar().showMessage(f"model profile: {profile or '(none)'}", 5000)
+
+        if not self.runner.submit(load, done, lambda e: self.statusBar().showMessage(f"cannot load profile: {e}", 8000)):
+            self.statusBar().showMessage("still working on the previous request", 3000)
+
+    def training_data(self):
+        """(volume, mask, structure name, window) of the active segment, for the adaptation dock."""
+        if self.document is None:
+            raise ValueError("open an image and annotate a segment first")
+        segment = self.document.segment
+        return self.document.image.array, segment.mask, segment.name, self.document.window
+
+    # -- display ----------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        if self.document is None:
+            return
+        overlays = [(s.mask, s.color) for s in self.document.segments]
+        for view in self.views:
+            view.set_overlays(overlays)
+        session = self.document.segment.session
+        self.undo_action.setEnabled(session.can_undo)
+        self.redo_action.setEnabled(session.can_redo)
+        self._surface_timer.start()
+
+    def update_crosshairs(self) -> None:
+        index = {view.axis: view.index for view in self.views}
+        for view in self.views:  # each view marks where the other two cut it
+            view.cross = {0: (index[2], index[1]), 1: (index[2], index[0]), 2: (index[1], index[0])}[view.axis]
+            view.update()
+
+    def update_surfaces(self) -> None:
+        if self.surface is not None and self.document is not None:
+            self.surface.set_segments([(s.mask, s.color) for s in self.document.segments], self.document.spacing)
+
+    def show_help(self) -> None:
+        QtWidgets.QMessageBox.about(self, "WaveSeg help", HELP)
+
+    def closeEvent(self, event) -> None:
+        self.adaptation.cancel()
+        if self.document is not None:
+            self.document.close()
+        self.runner.shutdown()
+        super().closeEvent(event)
+
+
+def main(image: str | None = None, model: str = "default", device: str = "cpu", profile: str | None = None) -> int:
+    """Start the app (``waveseg app``); returns the Qt exit code."""
+    import sys
+
+    from waveseg.predictor import Segmenter
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    window = MainWindow(lambda name: Segmenter.from_pretrained(model, device=device, profile=name), model_name=model, profile=profile)
+    window.show()
+    if image:
+        window.open_image(image)
+    return app.exec()
