@@ -176,3 +176,16 @@ def test_adaptation_dock_refuses_too_few_slices_and_cancels(window, qtbot, tmp_p
     assert dock.status.text().startswith("Adaptation stopped")
     profiles = tmp_path / "profiles"
     assert not profiles.exists() or not any(profiles.iterdir())  # cancelled: no profile, no partial file
+
+
+def test_document_refuses_2d_images_and_saving_nothing(segmenter, sample_volume, tmp_path):
+    from waveseg.app.document import Document
+    from waveseg.io import ImageVolume
+
+    flat = ImageVolume(sample_volume.array[DEMO_SLICE], (1.0, 1.0), (0.0, 0.0), (1.0, 0.0, 0.0, 1.0), "slice.png")
+    with pytest.raises(ValueError, match="2D"):
+        Document(flat, segmenter)
+    document = Document(sample_volume, segmenter, prefetch=False)
+    with pytest.raises(ValueError, match="no segment to save"):
+        document.save(tmp_path / "empty.seg.nrrd")
+    assert not (tmp_path / "empty.seg.nrrd").exists()
