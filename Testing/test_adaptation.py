@@ -153,3 +153,15 @@ def test_worker_reports_json_lines_and_writes_a_profile(brain_slices, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "waveseg.adaptation.worker", "--data", str(tmp_path / "missing.npz"),
                           "--name", "x"], capture_output=True, encoding="utf-8", errors="replace")
     assert bad.returncode == 2 and json.loads(bad.stdout.splitlines()[-1])["event"] == "error"
+
+
+def test_lora_adaptation_merges_into_plain_weights(brain_slices):
+    """The LoRA comparison method: adapters train, then merge, so its profile is an ordinary delta."""
+    pytest.importorskip("peft")
+    volume, masks = brain_slices
+    seg = _fresh()
+    keys = set(seg.model.state_dict())
+    result = adapt(seg, [volume[k] for k in TRAIN], [masks[k] for k in TRAIN], method="lora", steps=2, time_budget_s=300,
+                   apply=True)
+    assert set(seg.model.state_dict()) == keys  # no adapter modules left after merging
+    assert result.delta and set(result.delta) <= keys and result.metadata["method"] == "lora"

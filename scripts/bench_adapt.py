@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--time-budget", type=float, default=60.0)
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--only", default="", help="run only structures whose title contains this text")
+    parser.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5], help="numbers k of annotated slices")
     args = parser.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -90,7 +91,7 @@ def main() -> None:
     for title, image_file, label_file, values, window in [s for s in STRUCTURES if args.only in s[0]]:
         volume, truth = load_array(image_file), np.isin(load_array(label_file), values)
         present = [k for k in range(truth.shape[0]) if truth[k].sum() >= 30]
-        for k_shot in (1, 3, 5):
+        for k_shot in args.shots:
             picks = [present[int(i)] for i in np.linspace(len(present) * 0.2, len(present) * 0.8, k_shot)]
             others = [k for k in present if k not in picks][::2]
             base.model.load_state_dict(base_state)
