@@ -358,7 +358,9 @@ class WaveSegSlicerLogic(ScriptedLoadableModuleLogic):
                                "the result); found {count}.").format(count=len(indices)))
         structure = segmentationNode.GetSegmentation().GetSegment(segmentId).GetName()
         logging.info(f"WaveSeg adaptation on slices {indices} of segment {structure!r}")
-        python = shutil.which("PythonSlicer") or None
+        python = shutil.which("PythonSlicer")  # Slicer's own Python; sys.executable is the Slicer application
+        if not python:
+            raise RuntimeError(_("PythonSlicer was not found on the PATH; cannot start the adaptation process."))
         return AdaptationProcess(images, masks, name=profileName, model=model, structure=structure, method=method,
                                  time_budget_s=timeBudget, python=python,
                                  env={"PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])})
