@@ -22,7 +22,7 @@ HELP = """<h3>WaveSeg</h3>
 <tr><td><b>Shift+Del</b></td><td>clear the active segment</td></tr>
 <tr><td><b>Ctrl+Z</b> / <b>Ctrl+Y</b></td><td>undo / redo</td></tr>
 <tr><td><b>Ctrl+N</b></td><td>new segment</td></tr>
-<tr><td><b>Ctrl+O</b> / <b>Ctrl+S</b></td><td>open an image / save the segments</td></tr>
+<tr><td><b>Ctrl+O</b> / <b>Ctrl+D</b> / <b>Ctrl+S</b></td><td>open an image / a DICOM folder / save the segments</td></tr>
 <tr><td><b>wheel</b>, <b>Ctrl+wheel</b></td><td>next slice, zoom</td></tr>
 <tr><td><b>Shift+drag</b>, <b>middle-drag</b></td><td>window/level, pan</td></tr>
 </table>
@@ -96,6 +96,7 @@ class MainWindow(QtWidgets.QMainWindow):
         tools.setObjectName("toolsToolbar")
         file_menu, edit_menu, help_menu = bar.addMenu("&File"), bar.addMenu("&Edit"), bar.addMenu("&Help")
         self._action("Open...", "Ctrl+O", self.open_dialog, file_menu)
+        self._action("Open DICOM folder...", "Ctrl+D", self.open_folder_dialog, file_menu)
         self._action("Open sample", "Ctrl+Shift+O", self.open_sample, file_menu)
         self._action("Save...", "Ctrl+S", self.save_dialog, file_menu, tools)
         self.propagate_action = self._action("Propagate", "P", self.propagate, edit_menu, tools)
@@ -146,6 +147,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open image", "", "Images (*.nii *.nii.gz *.nrrd *.mha *.dcm);;All files (*)")
+        if path:
+            self.open_image(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open a folder holding one DICOM series")
         if path:
             self.open_image(path)
 
