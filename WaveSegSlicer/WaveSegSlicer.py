@@ -86,7 +86,7 @@ class WaveSegSlicerParameterNode:
     device: Annotated[str, Choice(["cpu", "cuda", "mps"])] = "cpu"
     inputVolume: vtkMRMLScalarVolumeNode
     segmentation: vtkMRMLSegmentationNode
-    adaptMethod: Annotated[str, Choice(["galore", "adamw", "decoder"])] = "galore"
+    adaptMethod: Annotated[str, Choice(["galore", "adamw", "decoder"])] = "galore"  # not "lora": peft is not installed in Slicer
     adaptTimeBudget: Annotated[float, WithinRange(10, 600)] = 60
     profileName: str = ""
 

@@ -24,6 +24,7 @@ import warnings
 import numpy as np
 
 from scripts_common import load_array
+from waveseg.adaptation import METHODS
 from waveseg.adaptation.fewshot import adapt
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
@@ -96,7 +97,7 @@ def main() -> None:
             others = [k for k in present if k not in picks][::2]
             base.model.load_state_dict(base_state)
             before = box_dice(base, volume, truth, others)
-            for method in ("galore", "adamw", "decoder", "lora"):
+            for method in METHODS:
                 base.model.load_state_dict(base_state)
                 with PeakRSS() as rss:
                     result = adapt(base, [volume[k] for k in picks], [truth[k] for k in picks], structure=title,

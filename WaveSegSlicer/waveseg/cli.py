@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from waveseg.adaptation import METHODS
 from waveseg.errors import WaveSegError
 
 
@@ -269,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--slices", type=int, nargs="+", required=True, help="indices k of the annotated axial slices")
     ad.add_argument("--name", required=True, help="profile name")
     ad.add_argument("--structure", default="structure")
-    ad.add_argument("--method", choices=("galore", "adamw", "decoder", "lora"), default="galore")
+    ad.add_argument("--method", choices=METHODS, default="galore")
     ad.add_argument("--steps", type=int, default=120)
     ad.add_argument("--time-budget", type=float, default=60.0, help="seconds (default 60)")
     ad.add_argument("--window", type=float, nargs=2, metavar=("LO", "HI"))

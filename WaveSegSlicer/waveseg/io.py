@@ -145,34 +145,12 @@ def write_mask(mask: np.ndarray, path: str | os.PathLike, reference: ImageVolume
     (a 3D Slicer segmentation with one segment named ``segment_name``, colour RGB in [0, 1]).
     An empty mask writes a valid, empty file.
     """
-    path = Path(path)
-    suffix = _suffix(path)
-    if suffix not in MASK_SUFFIXES:
-        raise ImageFileError(f"cannot write masks as {suffix or 'a file without suffix'}; use one of {', '.join(MASK_SUFFIXES)}")
-    mask = np.asarray(mask) > 0
-    image = _reference_image(mask, reference)
-    with atomic_path(path) as tmp:
-        if suffix == ".seg.nrrd":
-            _write_seg_nrrd(mask, image, tmp, segment_name, color)
-        else:
-            _sitk().WriteImage(image, str(tmp), True)
-    return path
-
-
-def _write_seg_nrrd(mask: np.ndarray, image, tmp: Path, segment_name: str, color: tuple[float, float, float]) -> None:
-    import slicerio
-
-    volume = ImageVolume(mask, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
-    voxels = mask if mask.ndim == 3 else mask[None]
-    ijk = voxels.transpose(2, 1, 0)  # slicerio stores voxels in (i, j, k) order
-    segmentation = slicerio.create_segmentation(ijk.shape, volume.ijk_to_lps())
-    slicerio.add_segment(segmentation, ijk, {"id": segment_name, "name": segment_name, "color": list(color)})
-    slicerio.write_segmentation(str(tmp), segmentation)
+    return write_segments([mask], [segment_name], [color], path, reference)
 
 
 def write_segments(masks: Sequence[np.ndarray], names: Sequence[str], colors: Sequence[tuple[float, float, float]],
                    path: str | os.PathLike, reference: ImageVolume | None = None) -> Path:
-    """Write several (Z, Y, X) masks on the reference's grid as one file, atomically.
+    """Write several (Z, Y, X) or (Y, X) masks on the reference's grid as one file, atomically.
 
     ``.seg.nrrd``: a 3D Slicer segmentation with one named, coloured segment per mask (overlaps
     kept, in layers). Label-map formats (``.nii.gz``, ``.nrrd``, ``.mha``): voxel value n + 1 for
@@ -184,18 +162,20 @@ def write_segments(masks: Sequence[np.ndarray], names: Sequence[str], colors: Se
     suffix = _suffix(path)
     if suffix not in MASK_SUFFIXES:
         raise ImageFileError(f"cannot write masks as {suffix or 'a file without suffix'}; use one of {', '.join(MASK_SUFFIXES)}")
-    labels = np.zeros(np.asarray(masks[0]).shape, np.uint8)
-    for n, mask in enumerate(masks):
-        labels[np.asarray(mask) > 0] = n + 1
+    binary = [np.asarray(mask) > 0 for mask in masks]
+    labels = np.zeros(binary[0].shape, np.uint8)
+    for n, mask in enumerate(binary):
+        labels[mask] = n + 1
     image = _reference_image(labels, reference)
     with atomic_path(path) as tmp:
         if suffix == ".seg.nrrd":
             import slicerio
 
             volume = ImageVolume(labels, image.GetSpacing(), image.GetOrigin(), image.GetDirection())
-            segmentation = slicerio.create_segmentation(labels.shape[::-1], volume.ijk_to_lps())
-            for mask, name, color in zip(masks, names, colors):
-                slicerio.add_segment(segmentation, (np.asarray(mask) > 0).transpose(2, 1, 0), {"id": name, "name": name, "color": list(color)})
+            voxels = [m if m.ndim == 3 else m[None] for m in binary]
+            segmentation = slicerio.create_segmentation(voxels[0].shape[::-1], volume.ijk_to_lps())
+            for mask, name, color in zip(voxels, names, colors):  # slicerio stores voxels in (i, j, k) order
+                slicerio.add_segment(segmentation, mask.transpose(2, 1, 0), {"id": name, "name": name, "color": list(color)})
             slicerio.write_segmentation(str(tmp), segmentation)
         else:
             _sitk().WriteImage(image, str(tmp), True)

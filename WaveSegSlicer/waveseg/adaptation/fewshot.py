@@ -24,12 +24,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from waveseg.adaptation import METHODS
 from waveseg.errors import InvalidImageError, InvalidPromptError, WaveSegError
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter, mask_to_logits, to_model_input
 from waveseg.preprocess import ResizeGeometry, normalize_intensity
 
-METHODS = ("galore", "adamw", "decoder", "lora")
 LORA_RANK = 8
 MAX_SLICES = 64
 

@@ -23,6 +23,7 @@ def _emit(record: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from waveseg.adaptation import METHODS
     from waveseg.errors import WaveSegError
 
     parser = argparse.ArgumentParser(prog="python -m waveseg.adaptation.worker", description=__doc__.splitlines()[0])
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True)
     parser.add_argument("--name", required=True, help="profile name")
     parser.add_argument("--structure", default="structure")
-    parser.add_argument("--method", default="galore", choices=("galore", "adamw", "decoder", "lora"))
+    parser.add_argument("--method", default="galore", choices=METHODS)
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--time-budget", type=float, default=60.0)
     parser.add_argument("--window", type=float, nargs=2)

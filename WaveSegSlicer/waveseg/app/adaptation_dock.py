@@ -7,6 +7,7 @@ from typing import Callable
 
 from Qt import QtCore, QtWidgets
 
+from waveseg.adaptation import METHODS
 from waveseg.adaptation.background import AdaptationProcess, annotated_slices
 
 
@@ -26,7 +27,7 @@ class AdaptationDock(QtWidgets.QDockWidget):
         self.nameEdit = QtWidgets.QLineEdit(objectName="profileNameEdit", placeholderText="e.g. site-liver")
         self.nameEdit.setToolTip("Name of the profile to save (letters, digits, - and _)")
         self.methodCombo = QtWidgets.QComboBox(objectName="methodCombo")
-        self.methodCombo.addItems(["galore", "adamw", "decoder", "lora"])
+        self.methodCombo.addItems(list(METHODS))
         self.budgetSpin = QtWidgets.QSpinBox(objectName="budgetSpin", minimum=10, maximum=600, value=60, suffix=" s")
         self.adaptButton = QtWidgets.QPushButton("Adapt", objectName="adaptButton")
         self.adaptButton.setToolTip("Adapt the model to the annotated axial slices of the active segment (2-20 slices)")
