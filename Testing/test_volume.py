@@ -196,3 +196,13 @@ def test_any_3d_actions_then_as_many_undos_give_back_the_start(fast_segmenter, s
     assert np.array_equal(session.mask, start)
     for expected in after:
         assert np.array_equal(session.redo(), expected)
+
+
+def test_sessions_over_one_volume_share_slice_embeddings(fast_segmenter, sample_volume):
+    first = fast_segmenter.volume_session(sample_volume.array, prefetch=False)
+    second = fast_segmenter.volume_session(sample_volume.array, prefetch=False, share_cache_with=first)
+    first.segment_slice(0, 8, box=(20, 20, 160, 190))
+    second.segment_slice(0, 8, box=(60, 60, 120, 140))
+    assert second.cache is first.cache and len(first.cache) == 1  # slice 8 was encoded once
+    with pytest.raises(InvalidImageError, match="same volume"):
+        fast_segmenter.volume_session(sample_volume.array.copy(), share_cache_with=first)

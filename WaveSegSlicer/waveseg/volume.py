@@ -68,10 +68,13 @@ class VolumeSession:
       window: optional (lo, hi) intensity window for every slice (e.g. CT).
       cache_mb: memory limit of the slice-embedding LRU cache in MiB (4 MiB per slice).
       prefetch: encode neighbouring slices in a background thread while the user works.
+      share_cache_with: another session over the same volume, window and segmenter whose slice
+        embeddings this one reuses (several segments of one image encode each slice once).
     """
 
     def __init__(self, segmenter: Segmenter, volume: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0),
-                 window: tuple[float, float] | None = None, cache_mb: float = DEFAULT_LIMIT_MB, prefetch: bool = True) -> None:
+                 window: tuple[float, float] | None = None, cache_mb: float = DEFAULT_LIMIT_MB, prefetch: bool = True,
+                 share_cache_with: "VolumeSession | None" = None) -> None:
         volume = np.asarray(volume)
         if volume.ndim != 3 or min(volume.shape) < 1:
             raise InvalidImageError(f"a volume session needs a (Z, Y, X) volume; got shape {volume.shape}. Use session() for 2D images")
@@ -87,7 +90,9 @@ class VolumeSession:
         self.locked: set[tuple[int, int]] = set()
         self._prompts: dict[tuple[int, int], dict] = {}
         self._logits: dict[tuple[int, int], np.ndarray] = {}
-        self._cache = EmbeddingCache(self._encode_slice, cache_mb)
+        if share_cache_with is not None and (share_cache_with.volume is not volume or share_cache_with.window != window):
+            raise InvalidImageError("share_cache_with must be a session over the same volume array and window")
+        self._cache = share_cache_with.cache if share_cache_with is not None else EmbeddingCache(self._encode_slice, cache_mb)
         self._history: list[_Step] = []
         self._index = 0
 

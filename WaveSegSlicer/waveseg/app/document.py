@@ -1,7 +1,7 @@
 """What the app is editing: one image and its named, coloured segments (Qt-free).
 
 Each segment owns a ``VolumeSession`` (prompts, propagation, undo/redo) over the image; the
-segmenter (model) is shared. Saving writes all segments to one file with the image's geometry.
+segmenter (model) and the slice-embedding cache are shared, so a slice is encoded once. Saving writes all segments to one file with the image's geometry.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class Document:
 
     def add_segment(self, name: str | None = None, color: tuple[float, float, float] | None = None) -> Segment:
         n = len(self.segments)
-        session = self.segmenter.volume_session(self.image.array, spacing=self.spacing, window=self.window, prefetch=self.prefetch)
+        session = self.segmenter.volume_session(self.image.array, spacing=self.spacing, window=self.window, prefetch=self.prefetch,
+                                                share_cache_with=self.segments[0].session if self.segments else None)
         segment = Segment(name or f"Segment_{n + 1}", color or PALETTE[n % len(PALETTE)], session)
         self.segments.append(segment)
         self.active = n
@@ -64,7 +65,8 @@ class Document:
         self.segmenter = segmenter
         for segment in self.segments:
             segment.session.segmenter = segmenter
-            segment.session.image_changed()
+        if self.segments:
+            self.segments[0].session.image_changed()  # one embedding cache, shared by all segments
 
     def save(self, path: str | os.PathLike) -> None:
         """All segments into ``.seg.nrrd`` (names, colours) or a label map (.nii.gz, .nrrd, ...)."""
