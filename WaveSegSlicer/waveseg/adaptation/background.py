@@ -3,13 +3,15 @@
 Adaptation takes about a minute of full CPU. As in SlicerMONAIAuto3DSeg, it runs in a separate
 process (``python -m waveseg.adaptation.worker``; ``PythonSlicer`` in Slicer), a reader thread
 moves each stdout line into a queue, and the UI (the Slicer module, the desktop app) polls the
-queue with a ``QTimer`` (``poll`` never blocks; nothing here imports Qt). Cancel terminates the process group; the worker writes its profile only
-after finishing, atomically, so a cancelled run leaves nothing behind. The training data go to
+queue with a ``QTimer`` (``poll`` never blocks; nothing here imports Qt). Cancel terminates the
+process group; the worker writes its profile only after finishing, atomically, so a cancelled
+run leaves nothing behind. The training data go to
 a temporary ``.npz`` that is removed when the process ends.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import queue
@@ -59,7 +61,7 @@ class AdaptationProcess:
         if window is not None:
             command += ["--window", str(window[0]), str(window[1])]
         self.messages: queue.Queue[dict] = queue.Queue()
-        self.stderr_tail: list[str] = []
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)  # both reader threads append
         self.result: dict | None = None
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         encoding="utf-8", errors="replace", env={**os.environ, **(env or {})},
@@ -78,7 +80,7 @@ class AdaptationProcess:
 
     def _read_stderr(self) -> None:
         for line in self.process.stderr:
-            self.stderr_tail = (self.stderr_tail + [line.rstrip()])[-20:]
+            self.stderr_tail.append(line.rstrip())
 
     def poll(self) -> list[dict]:
         """Messages received since the last call (never blocks). When the process has ended and
@@ -93,7 +95,7 @@ class AdaptationProcess:
             if message.get("event") in ("done", "error"):
                 self.result = message
         if self.finished and self.result is None:
-            tail = "\n".join(self.stderr_tail[-5:])
+            tail = "\n".join(list(self.stderr_tail)[-5:])
             self.result = {"event": "error", "message": f"the adaptation process ended with code {self.process.returncode}\n{tail}"}
             out.append(self.result)
         return out

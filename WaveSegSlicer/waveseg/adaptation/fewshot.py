@@ -7,7 +7,8 @@
 Methods: "galore" (GaLore on the encoder's weight matrices, conv kernels as matrices, plain AdamW
 on prompt encoder and decoder, as MedSAGa does), "adamw" (full fine-tuning), "decoder" (decoder
 only), "lora" (the ``peft`` package's LoRA adapters on the encoder's convolutions and linear
-layers, merged back into the weights at the end, plus AdamW on the decoder; for comparison). Prompts are simulated from the masks (jittered boxes and RITM clicks, see
+layers, merged back into the weights at the end, plus AdamW on the decoder; for comparison).
+Prompts are simulated from the masks (jittered boxes and RITM clicks, see
 ``waveseg.training.simulated_prompts``) with intensity augmentation and left-right flips. One
 slice (when k >= 2) is held back for early stopping. The work happens on a copy of the model: the
 segmenter is changed only when ``apply=True`` and the run finished, so a cancelled or failed run
