@@ -137,7 +137,7 @@ def test_prompt_table_matches_golden_masks(sample_scene, fast_segmenter, case):
     """The same table the in-Slicer self-test runs (prompts in RAS through the Logic)."""
     _, volume_node = sample_scene
     logic = VolumePromptLogic(fast_segmenter, volume_node, prefetch=False)
-    run_case(logic, case, volume_node)
+    run_case(case, volume_node, logic.box, logic.click, logic.propagate)
     assert logic.mask.any()
     assert dice(logic.mask, golden_mask(case)) >= 0.99
     logic.close()

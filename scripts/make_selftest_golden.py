@@ -32,7 +32,7 @@ def main() -> None:
     golden = {}
     for case in PROMPT_CASES:
         logic = VolumePromptLogic(segmenter, volume_node, prefetch=False)
-        run_case(logic, case, volume_node)
+        run_case(case, volume_node, logic.box, logic.click, logic.propagate)
         golden[case.name] = np.packbits(logic.mask)
         golden["shape"] = np.array(logic.mask.shape)
         print(f"{case.name}: {int(logic.mask.sum())} voxels on {int(logic.mask.any(axis=(1, 2)).sum())} axial slices")

@@ -39,7 +39,6 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         scriptedEffect.requireSegments = True
         AbstractScriptedSegmentEditorEffect.__init__(self, scriptedEffect)
         self.logic = None  # WaveSegSlicerLib.volume_logic.VolumePromptLogic, created on the first prompt
-        self.lastSlice = None  # (axis, index) of the last prompted slice
         self.previewNode = None
         self.boxActors = {}  # slice widget -> (actor, points) of the rubber band, created lazily
         self.pressXY = None
@@ -92,7 +91,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         has = self.logic is not None
         self.applyButton.enabled = has
         self.cancelButton.enabled = has
-        self.propagateButton.enabled = has and self.lastSlice is not None
+        self.propagateButton.enabled = has and self.logic.last_slice is not None
         self.undoButton.enabled = has and self.logic.session.can_undo
         self.redoButton.enabled = has and self.logic.session.can_redo
 
@@ -182,27 +181,19 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             self.statusLabel.text = f"<font color='red'>WaveSeg could not start: {exc}</font>"
             return
         if kind == "box":
-            result = self.runModel("Box", logic.box, rasPoints[0], rasPoints[1], normal)
+            self.runModel("Box", logic.box, rasPoints[0], rasPoints[1], normal)
         else:
-            result = self.runModel("Point", logic.click, rasPoints[0], positive, normal,
-                                   repropagate=self.repropagateCheckBox.checked, cancel=lambda: self.cancelRequested)
-        if result is not None:
-            self.lastSlice = result
-            self.updateButtons()
+            self.runModel("Point", logic.click, rasPoints[0], positive, normal,
+                          repropagate=self.repropagateCheckBox.checked, cancel=lambda: self.cancelRequested)
 
     def runCase(self, case):
-        """Run a ``selftest_cases.PromptCase`` through the same paths as mouse prompts."""
-        from WaveSegSlicerLib.selftest_cases import axis_normal_ras, ijk_to_ras
+        """Run a ``selftest_cases.PromptCase`` through the same handlers as mouse prompts."""
+        from WaveSegSlicerLib.selftest_cases import run_case
 
-        volumeNode = self.scriptedEffect.parameterSetNode().GetSourceVolumeNode()
-        normal = axis_normal_ras(volumeNode, case.axis)
-        for step in case.steps:
-            if step[0] == "box":
-                self.addPromptRas("box", [ijk_to_ras(volumeNode, step[1]), ijk_to_ras(volumeNode, step[2])], normal)
-            elif step[0] == "point":
-                self.addPromptRas("point", [ijk_to_ras(volumeNode, step[1])], normal, step[2])
-            else:
-                self.onPropagate()
+        run_case(case, self.scriptedEffect.parameterSetNode().GetSourceVolumeNode(),
+                 box=lambda ras0, ras1, normal: self.addPromptRas("box", [ras0, ras1], normal),
+                 point=lambda ras, positive, normal: self.addPromptRas("point", [ras], normal, positive),
+                 propagate=self.onPropagate)
 
     # -- preview / apply / cancel ----------------------------------------------------------------
     def updatePreview(self):
@@ -238,7 +229,6 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         if self.logic is not None:
             self.logic.close()
         self.logic = None
-        self.lastSlice = None
         if self.previewNode is not None:
             slicer.mrmlScene.RemoveNode(self.previewNode)
             self.previewNode = None
@@ -254,7 +244,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             self.runModel("Redo", self.logic.redo)
 
     def onPropagate(self):
-        if self.logic is None or self.lastSlice is None:
+        if self.logic is None or self.logic.last_slice is None:
             return
         progress = slicer.util.createProgressDialog(labelText="WaveSeg: propagating through the volume ...", maximum=100)
         state = {"done": 0, "planned": 1}
@@ -268,7 +258,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         timer.start(100)
         self.cancelRequested = False
         try:
-            report = self.runModel("Propagation", self.logic.propagate, *self.lastSlice, progress=onProgress,
+            report = self.runModel("Propagation", self.logic.propagate, progress=onProgress,
                                    cancel=lambda: self.cancelRequested)
         finally:
             timer.stop()

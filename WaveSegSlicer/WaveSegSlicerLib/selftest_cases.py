@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -51,17 +52,17 @@ def ijk_to_ras(volume_node, ijk) -> np.ndarray:
     return (ijk_to_ras_matrix(volume_node) @ np.array([*ijk, 1.0]))[:3]
 
 
-def run_case(logic, case: PromptCase, volume_node) -> None:
-    """Drive a ``VolumePromptLogic`` through one case (prompts converted to world RAS)."""
+def run_case(case: PromptCase, volume_node, box: Callable, point: Callable, propagate: Callable) -> None:
+    """Feed one case's steps, in world RAS, to ``box(ras0, ras1, normal)``, ``point(ras, positive,
+    normal)`` and ``propagate()`` (a ``VolumePromptLogic``'s methods, or the effect's prompt handlers)."""
     normal = axis_normal_ras(volume_node, case.axis)
-    last = None
     for step in case.steps:
         if step[0] == "box":
-            last = logic.box(ijk_to_ras(volume_node, step[1]), ijk_to_ras(volume_node, step[2]), normal)
+            box(ijk_to_ras(volume_node, step[1]), ijk_to_ras(volume_node, step[2]), normal)
         elif step[0] == "point":
-            last = logic.click(ijk_to_ras(volume_node, step[1]), step[2], normal)
+            point(ijk_to_ras(volume_node, step[1]), step[2], normal)
         else:
-            logic.propagate(*last)
+            propagate()
 
 
 def golden_mask(case: PromptCase) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from WaveSegSlicerLib import mrml_bridge
-from waveseg.volume_geometry import take_slice, voxel_to_slice
+from waveseg.volume_geometry import voxel_to_slice
 
 Progress = Callable[[int, int], None]
 
@@ -32,6 +32,7 @@ class VolumePromptLogic:
         volume, spacing = mrml_bridge.volume_array(volume_node)
         self.volume_node = volume_node
         self.session = segmenter.volume_session(volume, spacing=spacing, window=window, prefetch=prefetch)
+        self.last_slice: tuple[int, int] | None = None  # (axis, index) of the last prompted slice: what Propagate uses
         if initial_mask is not None and np.any(initial_mask):
             self.session.mask = np.asarray(initial_mask, bool).copy()
 
@@ -57,7 +58,8 @@ class VolumePromptLogic:
         axis = mrml_bridge.slice_axis_for_normal(self.volume_node, slice_normal)
         ijk = self._voxel(ras)
         self.session.click(tuple(ijk), positive=positive, axis=axis, repropagate=repropagate, progress=progress, cancel=cancel)
-        return axis, voxel_to_slice(tuple(ijk), axis)[0]
+        self.last_slice = (axis, voxel_to_slice(tuple(ijk), axis)[0])
+        return self.last_slice
 
     def box(self, ras0: Sequence[float], ras1: Sequence[float], slice_normal: Sequence[float]) -> tuple[int, int]:
         """Segment the slice under a box dragged from ``ras0`` to ``ras1``; returns (axis, index)."""
@@ -66,16 +68,14 @@ class VolumePromptLogic:
         index, (x0, y0) = voxel_to_slice(tuple(ijk0), axis)
         _, (x1, y1) = voxel_to_slice(tuple(ijk1), axis)
         self.session.segment_slice(axis, index, box=(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
-        return axis, index
+        self.last_slice = (axis, index)
+        return self.last_slice
 
-    def propagate(self, axis: int, index: int, progress: Progress | None = None,
-                  cancel: Callable[[], bool] | None = None):
-        """Propagate slice ``index`` of ``axis`` through the volume; returns the core's report."""
-        return self.session.propagate(axis, index, progress=progress, cancel=cancel)
-
-    def slice_mask(self, axis: int, index: int) -> np.ndarray:
-        """2D mask of one voxel slice (rows, columns of ``take_slice``)."""
-        return take_slice(self.session.mask, axis, index)
+    def propagate(self, progress: Progress | None = None, cancel: Callable[[], bool] | None = None):
+        """Propagate the last prompted slice through the volume; returns the core's report."""
+        if self.last_slice is None:
+            raise mrml_bridge.GeometryError("prompt a slice first, then propagate it")
+        return self.session.propagate(*self.last_slice, progress=progress, cancel=cancel)
 
     def undo(self) -> np.ndarray:
         return self.session.undo()
