@@ -68,25 +68,33 @@ def save_profile(name: str, delta: dict[str, torch.Tensor], metadata: dict[str, 
     return path
 
 
-def read_profile(path_or_name: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(delta tensors, metadata) of a profile given by name or path."""
-    from safetensors import SafetensorError, safe_open
-
+def _profile_path(path_or_name: str | os.PathLike) -> Path:
     path = Path(path_or_name)
     if path.suffix != ".safetensors":
         path = _path(str(path_or_name))
     if not path.exists():
         raise ModelFileError(f"profile {path_or_name!s} does not exist (looked for {path})")
+    return path
+
+
+def _read(path: Path, with_tensors: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    from safetensors import SafetensorError, safe_open
+
     try:
         with safe_open(str(path), framework="pt") as handle:
             raw_meta = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()} if with_tensors else {}
         metadata = {k: json.loads(v) for k, v in raw_meta.items()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{path} is not a valid WaveSeg profile: {exc}") from None
     if "base_fingerprint" not in metadata:
         raise ModelFileError(f"{path} is not a WaveSeg profile (no base model fingerprint)")
     return tensors, metadata
+
+
+def read_profile(path_or_name: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(delta tensors, metadata) of a profile given by name or path."""
+    return _read(_profile_path(path_or_name), with_tensors=True)
 
 
 def apply_profile(model: torch.nn.Module, path_or_name: str | os.PathLike) -> dict[str, Any]:
@@ -119,7 +127,7 @@ def list_profiles() -> list[dict[str, Any]]:
     found = []
     for path in sorted(profiles_dir().glob("*.safetensors")):
         try:
-            found.append({**read_profile(path)[1], "path": str(path)})
+            found.append({**_read(path, with_tensors=False)[1], "path": str(path)})  # the header only: UIs call this often
         except ModelFileError:
             continue
     return found
