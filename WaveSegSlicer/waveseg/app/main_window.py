@@ -100,7 +100,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action("Open sample", "Ctrl+Shift+O", self.open_sample, file_menu)
         self._action("Save...", "Ctrl+S", self.save_dialog, file_menu, tools)
         self.propagate_action = self._action("Propagate", "P", self.propagate, edit_menu, tools)
-        self.accept_action = self._action("Accept", "A", self.accept_slice, edit_menu, tools)
+        self._action("Accept", "A", self.accept_slice, edit_menu, tools)
         self._action("Clear", "Shift+Del", self.clear_segment, edit_menu, tools)
         self.undo_action = self._action("Undo", "Ctrl+Z", self.undo, edit_menu, tools)
         self.redo_action = self._action("Redo", "Ctrl+Y", self.redo, edit_menu, tools)
@@ -237,9 +237,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._run("propagation", lambda: session.propagate(axis, index))
 
     def accept_slice(self) -> None:
-        if self.document is not None and self.last_slice is not None:
-            self.document.segment.session.accept(*self.last_slice)
-            self.statusBar().showMessage(f"slice {self.last_slice[1] + 1} accepted", 3000)
+        if self.document is not None and self.last_slice is not None:  # via the runner: never beside a running call
+            session, key = self.document.segment.session, self.last_slice
+            self._run("accept", lambda: session.accept(*key))
 
     def clear_segment(self) -> None:
         if self.document is not None:
