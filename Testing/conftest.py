@@ -6,6 +6,8 @@ depend on model quality use the light, untrained ``wave-gms`` encoder, which is 
 
 from __future__ import annotations
 
+import faulthandler
+import os
 import warnings
 from pathlib import Path
 
@@ -16,6 +18,16 @@ from waveseg.io import read_image
 from waveseg.sample_data import DEMO_SLICE, SAMPLE_BRAIN_MASK, SAMPLE_T1
 
 DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own faulthandler plugin, which would replace this file
+def pytest_configure(config):
+    """With WAVESEG_CRASH_LOG set (scripts/test.sh sets it), a hard crash (abort, segfault) dumps every
+    thread's stack to that file too, so test.sh can print the crashing test at the end of its output."""
+    path = os.environ.get("WAVESEG_CRASH_LOG")
+    if path:
+        config._waveseg_crash_log = open(path, "w")  # kept open for the whole run
+        faulthandler.enable(file=config._waveseg_crash_log, all_threads=True)
 
 
 @pytest.fixture(scope="session")

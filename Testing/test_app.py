@@ -25,7 +25,7 @@ REFERENCE_TOLERANCE = 12.0  # mean absolute grey-level difference (0..255) of th
 
 @pytest.fixture(scope="session")
 def display():
-    return start_xvfb()  # exits by itself after the test process's Qt connection closes
+    return start_xvfb()  # lives as long as the test process
 
 
 @pytest.fixture(scope="session")

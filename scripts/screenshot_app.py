@@ -23,7 +23,7 @@ def main() -> None:
     args = parser.parse_args()
     from waveseg.app.display import grab, start_xvfb
 
-    start_xvfb()  # exits by itself when this process disconnects
+    start_xvfb()  # lives as long as this process
     from Qt import QtCore, QtWidgets
 
     from waveseg.app.demo_state import click, demo_state, settle

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
 
 VOLUMES = Path(os.environ.get("WAVESEG_DATA", Path.home() / ".cache" / "waveseg")) / "volumes"
@@ -17,5 +16,7 @@ def load_array(name: str) -> np.ndarray:
     path = VOLUMES / name
     if not path.exists():
         raise SystemExit(f"{path} is missing: run scripts/fetch_data.py first")
+    import SimpleITK as sitk  # here, not at the top: the training machine has no SimpleITK and needs none
+
     return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
 

@@ -7,4 +7,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/install_xvfb.sh"
 VENV="${WAVESEG_VENV:-$ROOT/.venv}"
 cd "$ROOT"
-exec "$VENV/bin/python" -m pytest "$@"
+# A hard crash (abort, segfault) ends pytest without a summary; its thread stacks go to this file,
+# and the crashing test's stack is printed last, where a truncated CI log still shows it.
+export WAVESEG_CRASH_LOG="${WAVESEG_CRASH_LOG:-$(mktemp -t waveseg-crash.XXXXXX)}"
+status=0
+"$VENV/bin/python" -m pytest "$@" || status=$?
+if [ "$status" -gt 5 ] && [ -s "$WAVESEG_CRASH_LOG" ]; then
+  echo "=== pytest crashed (exit $status); the stacks at the crash (Extension modules list left out):" >&2
+  grep -v "^Extension modules" "$WAVESEG_CRASH_LOG" | head -120 >&2
+fi
+exit "$status"

