@@ -100,3 +100,27 @@ def test_default_is_a_benchmarked_light_model():
     ours, reference = card.metrics["held_out"], card.metrics["litemedsam_same_run"]
     assert card.metrics["command"].startswith("Command: `.venv/bin/python scripts/evaluate.py")
     assert ours["box"] >= reference["box"] - 0.01
+
+
+def test_the_fp16_litemedsam_copy_is_reproducible_close_and_checked(tmp_path, monkeypatch):
+    """scripts/export_litemedsam_fp16.py writes exactly the file whose hash the code ships, it loads
+    (WAVESEG_LITEMEDSAM_FP16) to LiteMedSAM's weights at fp16 precision, and a changed byte is refused."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    copy = tmp_path / "litemedsam-fp16.safetensors"
+    script = Path(__file__).resolve().parent.parent / "scripts" / "export_litemedsam_fp16.py"
+    result = subprocess.run([sys.executable, str(script), str(copy)], capture_output=True, encoding="utf-8", errors="replace")
+    assert result.returncode == 0 and "matches" in result.stdout, result.stdout + result.stderr[-2000:]
+    reference = load_litemedsam_state()
+    monkeypatch.setenv("WAVESEG_LITEMEDSAM_FP16", str(copy))
+    loaded = load_litemedsam_state()
+    assert loaded.keys() == reference.keys()
+    for key, value in reference.items():
+        torch.testing.assert_close(loaded[key], value.float() if value.is_floating_point() else value, rtol=1e-3, atol=1e-3)
+    data = bytearray(copy.read_bytes())
+    data[-1] ^= 1
+    copy.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="corrupt or was modified"):
+        load_litemedsam_state()

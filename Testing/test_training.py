@@ -103,3 +103,19 @@ def test_distillation_lowers_the_loss_on_real_slices(tiny_slices):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_a_time_budget_cuts_the_stage_and_the_schedule_follows(tiny_slices, tmp_path):
+    """A stage with ``time_budget_s`` stops early (re-estimated every 20 steps), its cosine schedule
+    ends at zero at the cut, and its checkpoint marks the stage as finished."""
+    from waveseg.training.data import DistillationSlices
+    from waveseg.training.student import build_student
+    from waveseg.training.trainer import Distributed, StageConfig, TrainConfig, run_stage
+
+    stage = StageConfig(steps=1000, batch=1, lr=0.002, time_budget_s=1e-3)  # spent after the first step
+    records = []
+    run_stage("distill", build_student("wave-gms"), DistillationSlices(tiny_slices / "train.npz", tiny_slices / "teacher_train.npy"),
+              stage, TrainConfig(backbone="wave-gms", checkpoint_every=1000), tmp_path, Distributed(), log=records.append)
+    assert [r["step"] for r in records] == list(range(1, 22))  # 20 steps to measure, then one more
+    assert records[-1]["of"] == 21 and records[-1]["lr"] == 0.0
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 1000
