@@ -59,6 +59,13 @@ class _Step:
     logits_after: dict = field(default_factory=dict)
 
 
+def _clicks_missed(mask2d: np.ndarray, points: Sequence[Sequence[float]], labels: Sequence[int]) -> int:
+    """How many clicks (x, y) the 2D mask contradicts: a positive click outside it, a negative inside."""
+    h, w = mask2d.shape
+    return sum(bool(mask2d[min(max(int(round(y)), 0), h - 1), min(max(int(round(x)), 0), w - 1)]) != bool(label)
+               for (x, y), label in zip(points, labels))
+
+
 class VolumeSession:
     """Interactive 3D segmentation of one (Z, Y, X) volume with a ``Segmenter``.
 
@@ -285,8 +292,17 @@ class VolumeSession:
         if previous is None and take_slice(self.mask, axis, index).any():
             previous = take_slice(self.mask, axis, index).copy()
         step = self._begin()
-        mask2d, out = self._predict(axis, index, np.asarray(points, np.float32), np.asarray(labels), prompts["box"], previous)
-        self._prompts[(axis, index)] = {"box": prompts["box"], "points": points, "labels": labels}
+        box = prompts["box"]
+        mask2d, out = self._predict(axis, index, np.asarray(points, np.float32), np.asarray(labels), box, previous)
+        if box is not None and _clicks_missed(mask2d, points, labels):
+            # The box (the user's, or the one propagation prompted this slice with) keeps the
+            # object's extent, but the decoder may then overrule a click; a click is the user's
+            # explicit word, so where the box result contradicts one, the clicks-only result that
+            # honours more of them wins.
+            clicks_only = self._predict(axis, index, np.asarray(points, np.float32), np.asarray(labels), None, previous)
+            if _clicks_missed(clicks_only[0], points, labels) < _clicks_missed(mask2d, points, labels):
+                (mask2d, out), box = clicks_only, None
+        self._prompts[(axis, index)] = {"box": box, "points": points, "labels": labels}
         self._logits[(axis, index)] = out.logits
         self._write(step, axis, index, mask2d)
         self.locked.add((axis, index))
@@ -340,6 +356,7 @@ class VolumeSession:
                     break
                 self._write(step, axis, index, mask2d)
                 self._logits[(axis, index)] = out.logits
+                self._prompts[(axis, index)] = {"box": [float(v) for v in box], "points": [], "labels": []}  # clicks keep it
                 report.written.append(index)
                 self._prefetch_around(axis, index, radius=1)
                 previous = mask2d
