@@ -76,6 +76,27 @@ def test_locked_slices_are_never_overwritten_and_clicks_repropagate(brain_sessio
     assert np.array_equal(brain_session.mask[10], hand) and np.array_equal(brain_session.mask[8], before[8])
 
 
+def test_a_click_beyond_the_propagated_range_extends_it_but_keeps_better_masks(fast_segmenter, sample_volume, brain_volume_mask):
+    """Re-propagation after a click replaces a propagated mask only with one the decoder scores at
+    least as high (on LiTS, lone clicks on end slices used to drag good neighbours down)."""
+    session = fast_segmenter.volume_session(sample_volume.array, spacing=sample_volume.spacing, prefetch=False)
+    session.box3d((20, 20, 5), (162, 198, 11))  # slices 5..11 only
+    before = session.mask.copy()
+    scores = {k: session._prompts[(0, k)]["score"] for k in range(5, 12)}
+    session.click((90, 110, 3), positive=True)  # inside the brain, on an unsegmented slice
+    assert session.mask[3, 110, 90] and dice(session.mask[3], brain_volume_mask[3]) > 0.5
+    for k in range(5, 12):
+        if not np.array_equal(session.mask[k], before[k]):
+            assert session._prompts[(0, k)]["score"] >= scores[k], k
+    assert dice(session.mask[5:12], brain_volume_mask[5:12]) >= dice(before[5:12], brain_volume_mask[5:12]) - 0.01
+    session.undo()
+    for k in range(5, 12):  # masks the decoder rated above anything it can predict are never replaced
+        session._prompts[(0, k)]["score"] = 1.01
+    report = session.click((90, 110, 3), positive=True)
+    assert report.stopped["forward"].startswith("kept slice 5"), report
+    assert np.array_equal(session.mask[5:12], before[5:12])
+
+
 def test_propagation_stops_where_the_object_ends(litemedsam):
     volume = np.zeros((12, 64, 64), np.uint8)
     volume[3:9, 20:44, 20:44] = 200  # a bright cube on slices 3..8

@@ -201,7 +201,7 @@ class VolumeSession:
         mask2d, out = self._predict(axis, index, points, labels, box)
         self._prompts[(axis, index)] = {"box": None if box is None else list(box),
                                         "points": [] if points is None else [list(p) for p in points],
-                                        "labels": [] if labels is None else list(labels)}
+                                        "labels": [] if labels is None else list(labels), "score": out.score}
         self._logits[(axis, index)] = out.logits
         self._write(step, axis, index, mask2d)
         self.locked.add((axis, index))
@@ -302,7 +302,7 @@ class VolumeSession:
             clicks_only = self._predict(axis, index, np.asarray(points, np.float32), np.asarray(labels), None, previous)
             if _clicks_missed(clicks_only[0], points, labels) < _clicks_missed(mask2d, points, labels):
                 (mask2d, out), box = clicks_only, None
-        self._prompts[(axis, index)] = {"box": box, "points": points, "labels": labels}
+        self._prompts[(axis, index)] = {"box": box, "points": points, "labels": labels, "score": out.score}
         self._logits[(axis, index)] = out.logits
         self._write(step, axis, index, mask2d)
         self.locked.add((axis, index))
@@ -351,12 +351,19 @@ class VolumeSession:
                     report.stopped[name] = f"area jump at slice {index} ({previous_area} -> {area} px)"
                     break
                 old = take_slice(self.mask, axis, index)
+                old_score = self._prompts.get((axis, index), {}).get("score")
+                if settle and old.any() and old_score is not None and out.score < old_score:
+                    # A correction is one slice's fix; carried on, it should only replace masks the
+                    # decoder itself rates lower (its predicted IoU), not good ones propagated before.
+                    report.stopped[name] = f"kept slice {index}: its mask scores higher ({old_score:.2f} > {out.score:.2f})"
+                    break
                 if settle and dice(old, mask2d) >= SETTLED_DICE:
                     report.stopped[name] = f"change died out at slice {index}"
                     break
                 self._write(step, axis, index, mask2d)
                 self._logits[(axis, index)] = out.logits
-                self._prompts[(axis, index)] = {"box": [float(v) for v in box], "points": [], "labels": []}  # clicks keep it
+                self._prompts[(axis, index)] = {"box": [float(v) for v in box], "points": [], "labels": [],  # clicks keep the box
+                                                "score": out.score}
                 report.written.append(index)
                 self._prefetch_around(axis, index, radius=1)
                 previous = mask2d
