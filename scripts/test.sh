@@ -15,5 +15,7 @@ status=0
 if [ "$status" -gt 5 ] && [ -s "$WAVESEG_CRASH_LOG" ]; then
   echo "=== pytest crashed (exit $status); the stacks at the crash (Extension modules list left out):" >&2
   grep -v "^Extension modules" "$WAVESEG_CRASH_LOG" | head -120 >&2
+else
+  rm -f "$WAVESEG_CRASH_LOG"  # kept only when it holds a crash
 fi
 exit "$status"
