@@ -3,8 +3,8 @@
 
 All backbones run in this one process on the same real slice (the embedded Colin27 T1 sample),
 one after another, interleaved over repeats so that machine load affects all alike; ratios are
-to ``litemedsam``. The decoder (the same for all backbones) is timed in torch and, when
-onnxruntime is installed, as an ONNX graph. Prints a Markdown table.
+to ``litemedsam``. The decoder (the same for all backbones) is timed as segment-anything runs it
+and as WaveSeg runs it (torch, and onnxruntime when installed). Prints Markdown tables.
 
     .venv/bin/python scripts/bench_engine.py [--repeats 15] [--threads 2]
 """
@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,7 +22,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from waveseg.io import read_image
 from waveseg.modeling.registry import list_backbones
-from waveseg.predictor import Segmenter, to_model_input
+from waveseg.decoding import PromptDecoder, onnxruntime_available
+from waveseg.predictor import Segmenter, logits_to_masks, to_model_input
 from waveseg.preprocess import ResizeGeometry, normalize_intensity
 from waveseg.sample_data import DEMO_BOX, DEMO_SLICE, SAMPLE_T1
 
@@ -37,6 +36,40 @@ def _median_ms(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times)
+
+
+def _decoder_times(seg: Segmenter, image: np.ndarray, repeats: int) -> dict[str, float]:
+    """Median per-click time of segment-anything's decoder and of WaveSeg's fast decoding in
+    torch and onnxruntime (``waveseg.decoding``), interleaved, on the same prompt."""
+    seg.set_image(image)
+    first = seg.predict(box=DEMO_BOX)
+    encoded = seg._encoded
+    g = encoded.geometry
+    click = (torch.from_numpy(g.to_model_xy(np.array([[90, 100]], np.float32)))[None], torch.tensor([[1]]))
+    box = torch.from_numpy(g.to_model_xy(np.array(DEMO_BOX, np.float32).reshape(2, 2)).reshape(1, 4))
+    mask = torch.from_numpy(first.logits[None])
+
+    def reference():
+        with torch.inference_mode():
+            logits, _ = seg.model.decode(encoded.embedding, click, box, mask)
+            return logits_to_masks(logits[0], g)
+
+    backends = {"torch": PromptDecoder(seg.model, "torch")}
+    if onnxruntime_available():
+        backends["onnxruntime"] = PromptDecoder(seg.model, "onnx")
+    calls = {"segment-anything MaskDecoder (torch)": reference}
+    for name, decoder in backends.items():
+        def call(decoder=decoder):
+            seg.decoder = decoder
+            return seg.predict(box=DEMO_BOX, points=[[90, 100]], labels=[1], mask_input=first.logits)
+        calls[f"WaveSeg fast decoding ({name})"] = call
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for fn in calls.values():
+        fn()  # warm-up (the onnxruntime graph is exported here)
+    for _ in range(repeats):
+        for name, fn in calls.items():
+            times[name].append(_median_ms(fn, 1))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -68,28 +101,7 @@ def main() -> None:
                 rows[name]["enc"].append(_median_ms(lambda: seg.model.encode(x), 1))
             rows[name]["dec"].append(_median_ms(lambda: seg.predict(box=DEMO_BOX, points=[[90, 100]], labels=[1]), 1))
 
-    ort_ms = None
-    try:
-        import onnxruntime as ort
-
-        from waveseg.onnx_export import export_decoder
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "decoder.onnx"
-            export_decoder(segmenters["litemedsam"].model, path)
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = args.threads
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            feed = {
-                "image_embeddings": np.random.default_rng(0).standard_normal((1, 256, 64, 64)).astype(np.float32) * 0.1,
-                "point_coords": np.array([[[100, 120], [25, 25], [200, 230]]], np.float32),
-                "point_labels": np.array([[1, 2, 3]], np.float32),
-                "mask_input": np.zeros((1, 1, 256, 256), np.float32),
-                "has_mask_input": np.array([1.0], np.float32),
-            }
-            ort_ms = _median_ms(lambda: session.run(None, feed), args.repeats)
-    except ImportError:
-        pass
+    decoder_ms = _decoder_times(segmenters["litemedsam"], image, args.repeats)
 
     ref = rows["litemedsam"]
     ref_enc, ref_dec = statistics.median(ref["enc"]), statistics.median(ref["dec"])
@@ -100,9 +112,13 @@ def main() -> None:
     for name, r in rows.items():
         enc, dec = statistics.median(r["enc"]), statistics.median(r["dec"])
         print(f"| {name} | {r['params'] / 1e6:.2f} | {r['gflops']:.2f} | {enc:.1f} | {ref_enc / enc:.1f}x | {dec:.1f} |")
-    if ort_ms is not None:
-        print(f"\nDecoder (prompt encoder + mask decoder, low-res logits only) in onnxruntime: {ort_ms:.1f} ms median; "
-              f"torch predict() including upsampling to the slice: {ref_dec:.1f} ms ({ref_dec / ort_ms:.1f}x).")
+    sam = decoder_ms["segment-anything MaskDecoder (torch)"]
+    print("\nPer-click step (prompt encoder + mask decoder + mask at the slice's size), box + 1 click + previous "
+          "logits, same model and inputs:\n")
+    print("| decoder | median (ms) | speed-up vs segment-anything's |")
+    print("|---|---:|---:|")
+    for name, ms in decoder_ms.items():
+        print(f"| {name} | {ms:.1f} | {sam / ms:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from waveseg.decoding import PromptDecoder
 from waveseg.errors import InvalidPromptError, WaveSegError
 from waveseg.model_files import ModelCard, load_model
 from waveseg.preprocess import LOWRES_MASK_SIZE, MODEL_INPUT_SIZE, ResizeGeometry, normalize_intensity
@@ -81,6 +82,24 @@ def mask_to_logits(mask: np.ndarray, geometry: ResizeGeometry) -> torch.Tensor:
     return (t > 0.5).float() * (2 * MASK_LOGIT) - MASK_LOGIT
 
 
+def _point_tokens(points: tuple[np.ndarray, np.ndarray] | None, box: np.ndarray | None,
+                  geometry: ResizeGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Validated clicks ((N, 2) xy, (N,) labels) and box (4,) in image pixels -> (K, 2) model-frame
+    points and (K,) labels in segment-anything's ONNX convention: clicks, then the box corners
+    labelled 2 and 3, or one padding point labelled -1 when there is no box."""
+    coords, labels = [], []
+    if points is not None:
+        coords.append(geometry.to_model_xy(points[0]))
+        labels.append(points[1].astype(np.float32))
+    if box is not None:
+        coords.append(geometry.to_model_xy(box.reshape(2, 2)))
+        labels.append(np.array([2, 3], np.float32))
+    else:
+        coords.append(np.zeros((1, 2), np.float32))
+        labels.append(np.array([-1], np.float32))
+    return np.concatenate(coords).astype(np.float32), np.concatenate(labels)
+
+
 class Segmenter:
     """A promptable segmenter: encodes an image once, then answers prompts quickly.
 
@@ -88,18 +107,21 @@ class Segmenter:
     Slicer module and the server run all model calls on one worker thread).
     """
 
-    def __init__(self, model: torch.nn.Module, card: ModelCard, device: str = "cpu") -> None:
+    def __init__(self, model: torch.nn.Module, card: ModelCard, device: str = "cpu", decoder: str = "auto") -> None:
         self.model = model.to(device).eval()
         self.card = card
         self.device = torch.device(device)
+        self.decoder = PromptDecoder(self.model, decoder)
         self._encoded: EncodedImage | None = None
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = "default", device: str = "cpu",
-                        profile: str | os.PathLike | None = None) -> "Segmenter":
+                        profile: str | os.PathLike | None = None, decoder: str = "auto") -> "Segmenter":
         """Load a model: "default", a backbone name ("litemedsam", "wave-gms", "hrmedseg-lite")
         or the path of a WaveSeg model (card ``.json``, its ``.safetensors`` or their folder);
-        ``profile`` names (or is the path of) an adaptation profile made for that model."""
+        ``profile`` names (or is the path of) an adaptation profile made for that model;
+        ``decoder`` runs the per-click step in "onnx" (onnxruntime), "torch", or "auto" (onnx
+        when installed and on the CPU); see ``waveseg.decoding``."""
         try:
             torch_device = torch.device(device)
         except RuntimeError:
@@ -114,7 +136,7 @@ class Segmenter:
 
             apply_profile(model, profile)
             card.notes = f"{card.notes}; profile {profile!s}".lstrip("; ")
-        return cls(model, card, device)
+        return cls(model, card, device, decoder)
 
     @property
     def backbone(self) -> str:
@@ -186,16 +208,11 @@ class Segmenter:
         mask_logits = self._mask_input_logits(mask_input, geometry)
         if pts is None and bx is None and mask_logits is None:
             raise InvalidPromptError("give at least one prompt: points with labels, a box, or mask_input")
-        point_arg = box_arg = None
-        if pts is not None:
-            xy = torch.from_numpy(geometry.to_model_xy(pts[0]))[None].to(self.device)
-            point_arg = (xy, torch.from_numpy(pts[1])[None].to(self.device))
-        if bx is not None:
-            box_arg = torch.from_numpy(geometry.to_model_xy(bx.reshape(2, 2)).reshape(1, 4)).to(self.device)
-        logits, iou = self.model.decode(
-            encoded.embedding, point_arg, box_arg,
-            None if mask_logits is None else mask_logits.to(self.device), multimask,
-        )
+        if pts is None and bx is None:  # a mask prompt alone: no point tokens at all, as SAM does
+            logits, iou = self.model.decode(encoded.embedding, None, None, mask_logits.to(self.device), multimask)
+        else:
+            coords, labels = _point_tokens(pts, bx, geometry)
+            logits, iou = self.decoder.decode(encoded.embedding, coords, labels, mask_logits, multimask)
         logits, iou = logits[0].float().cpu(), iou[0].float().cpu()
         masks = logits_to_masks(logits, geometry)
         best = int(torch.argmax(iou))

@@ -1,0 +1,108 @@
+"""The fast per-click step: same numbers as segment-anything's decoder, in torch and onnxruntime,
+and never a stale graph or stale image terms after the weights or the image change."""
+
+import numpy as np
+import pytest
+import torch
+
+from waveseg.errors import WaveSegError
+from waveseg.metrics import iou
+from waveseg.predictor import Segmenter, _point_tokens
+from waveseg.sample_data import DEMO_BOX
+
+CLICKS = [[90, 100], [60, 150]]
+LABELS = [1, 0]
+
+
+@pytest.fixture(scope="module")
+def segmenters():
+    """The shipped default model, decoded in onnxruntime and in torch (one shared model)."""
+    onnx = Segmenter.from_pretrained("default", decoder="onnx")
+    torch_seg = Segmenter(onnx.model, onnx.card, decoder="torch")
+    return onnx, torch_seg
+
+
+def _reference(seg: Segmenter, encoded, points=None, labels=None, box=None, mask_input=None, multimask=False):
+    """segment-anything's own prompt encoder + MaskDecoder (PromptableSegmenter.decode)."""
+    g = encoded.geometry
+    point_arg = None if points is None else (torch.from_numpy(g.to_model_xy(np.array(points, np.float32)))[None],
+                                             torch.tensor([labels]))
+    box_arg = None if box is None else torch.from_numpy(g.to_model_xy(np.array(box, np.float32).reshape(2, 2)).reshape(1, 4))
+    mask_arg = None if mask_input is None else torch.from_numpy(mask_input[None])
+    with torch.inference_mode():
+        logits, scores = seg.model.decode(encoded.embedding, point_arg, box_arg, mask_arg, multimask)
+    return logits[0].numpy(), scores[0].numpy()
+
+
+PROMPTS = {
+    "box": dict(box=DEMO_BOX),
+    "clicks": dict(points=CLICKS, labels=LABELS),
+    "box and clicks": dict(points=CLICKS[:1], labels=LABELS[:1], box=DEMO_BOX),
+}
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+@pytest.mark.parametrize("prompt", sorted(PROMPTS))
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_fast_decoding_gives_the_decoders_numbers(segmenters, sample_slice, backend, prompt, with_mask):
+    seg = segmenters[0] if backend == "onnx" else segmenters[1]
+    encoded = seg.encode(sample_slice)
+    mask_input = seg.predict_encoded(encoded, box=DEMO_BOX).logits if with_mask else None
+    kwargs = dict(PROMPTS[prompt], mask_input=mask_input)
+    out = seg.predict_encoded(encoded, **kwargs)
+    logits, scores = _reference(seg, encoded, **kwargs)
+    assert np.abs(out.logits - logits).max() < 1e-3
+    assert out.score == pytest.approx(float(scores[0]), abs=1e-4)
+
+
+def test_multimask_decoding_gives_the_decoders_three_candidates(segmenters, sample_slice):
+    seg = segmenters[0]
+    encoded = seg.encode(sample_slice)
+    out = seg.predict_encoded(encoded, points=CLICKS[:1], labels=LABELS[:1], multimask=True)
+    logits, scores = _reference(seg, encoded, points=CLICKS[:1], labels=LABELS[:1], multimask=True)
+    np.testing.assert_allclose(out.scores, scores, atol=1e-4)
+    assert out.masks.shape[0] == 3
+    best = int(np.argmax(scores))
+    assert np.abs(out.logits[0] - logits[best]).max() < 1e-3
+
+
+def test_changed_weights_are_never_decoded_with_a_stale_graph_or_stale_image_terms(sample_slice):
+    seg = Segmenter.from_pretrained("default", decoder="onnx")
+    encoded = seg.encode(sample_slice)
+    before = seg.predict_encoded(encoded, box=DEMO_BOX)
+    # what adaptation does: optimiser steps change decoder weights in place, including the
+    # first layer's key projection, whose image part is cached per image
+    with torch.no_grad():
+        seg.model.mask_decoder.transformer.layers[0].cross_attn_token_to_image.k_proj.weight.mul_(1.5)
+        seg.model.mask_decoder.output_upscaling[0].bias.add_(0.3)
+    after = seg.predict_encoded(encoded, box=DEMO_BOX)
+    logits, _ = _reference(seg, encoded, box=DEMO_BOX)
+    assert np.abs(after.logits - logits).max() < 1e-3
+    assert np.abs(after.logits - before.logits).max() > 0.1  # the change did matter
+
+
+def test_a_new_image_gets_its_own_image_terms(segmenters, sample_volume):
+    seg = segmenters[0]
+    first, second = (seg.encode(sample_volume.array[z]) for z in (6, 10))
+    seg.predict_encoded(first, box=DEMO_BOX)
+    out = seg.predict_encoded(second, box=DEMO_BOX)
+    logits, _ = _reference(seg, second, box=DEMO_BOX)
+    assert iou(out.logits[0] > 0, logits[0] > 0) > 0.999
+
+
+def test_point_tokens_follow_the_onnx_convention():
+    from waveseg.preprocess import ResizeGeometry
+
+    g = ResizeGeometry.for_shape(512, 256)  # model frame 256 x 128: factor 0.5
+    coords, labels = _point_tokens((np.array([[10.0, 20.0]], np.float32), np.array([1])), None, g)
+    np.testing.assert_allclose(coords, [[5, 10], [0, 0]])
+    np.testing.assert_array_equal(labels, [1, -1])  # a padding point when there is no box
+    coords, labels = _point_tokens(None, np.array([0, 0, 100, 200], np.float32), g)
+    np.testing.assert_allclose(coords, [[0, 0], [50, 100]])
+    np.testing.assert_array_equal(labels, [2, 3])
+
+
+def test_an_unknown_or_impossible_decoder_backend_is_refused(segmenters):
+    seg = segmenters[0]
+    with pytest.raises(WaveSegError, match="unknown"):
+        Segmenter(seg.model, seg.card, decoder="tensorrt")
