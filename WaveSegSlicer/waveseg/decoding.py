@@ -46,6 +46,7 @@ class PromptDecoder:
             raise WaveSegError("decoder backend 'onnx' needs onnxruntime: pip install onnxruntime (or use 'torch')")
         if backend == "onnx" and not on_cpu:
             raise WaveSegError("decoder backend 'onnx' runs on the CPU only; use 'torch' with a GPU model")
+        self.requested = backend
         self.backend = "onnx" if backend == "onnx" or (backend == "auto" and on_cpu and onnxruntime_available()) else "torch"
         self.model = model
         self.threads = threads or torch.get_num_threads()
@@ -78,24 +79,33 @@ class PromptDecoder:
         coords = torch.from_numpy(np.asarray(point_coords, np.float32)[None]).to(device)
         labels = torch.from_numpy(np.asarray(point_labels, np.float32)[None]).to(device)
         inputs = (*self._terms, coords, labels, mask, has_mask)
-        if self.backend == "onnx" and not multimask:
-            run = self._onnx_session(key, inputs)
+        run = self._onnx_session(key, inputs) if self.backend == "onnx" and not multimask else None
+        if run is not None:
             logits, iou = run({name: t.numpy() for name, t in zip(_INPUTS, inputs)})
             return torch.from_numpy(logits), torch.from_numpy(iou)
         logits, iou = (self._multi if multimask else self._single)(*inputs)
         return logits.float().cpu(), iou.float().cpu()
 
-    def _onnx_session(self, key: tuple, example: tuple) -> Callable[[dict], list]:
+    def _onnx_session(self, key: tuple, example: tuple) -> Callable[[dict], list] | None:
+        """The onnxruntime call for the current weights, exported when they changed; None (and the
+        torch path from now on) when the export fails under "auto"."""
         if self._session is None or self._session_key != key:
             import onnxruntime as ort
 
             graph = io.BytesIO()
-            with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # tracer warnings about constant shapes: the graph is for one image
-                example = tuple(t.clone() for t in example)  # inference tensors cannot be traced
-                torch.onnx.export(self._single, example, graph, opset_version=17, dynamo=False,
-                                  input_names=list(_INPUTS), output_names=["low_res_logits", "iou"],
-                                  dynamic_axes={"point_coords": {1: "points"}, "point_labels": {1: "points"}})
+            try:
+                with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # tracer warnings about constant shapes: the graph is for one image
+                    example = tuple(t.clone() for t in example)  # inference tensors cannot be traced
+                    torch.onnx.export(self._single, example, graph, opset_version=17, dynamo=False,
+                                      input_names=list(_INPUTS), output_names=["low_res_logits", "iou"],
+                                      dynamic_axes={"point_coords": {1: "points"}, "point_labels": {1: "points"}})
+            except Exception as exc:  # e.g. a torch build whose ONNX exporter needs packages not installed
+                if self.requested == "onnx":
+                    raise WaveSegError(f"cannot export the decoder to ONNX ({exc}); use decoder='torch'") from exc
+                warnings.warn(f"decoding in torch: the ONNX export failed ({exc})", RuntimeWarning, stacklevel=3)
+                self.backend = "torch"
+                return None
             options = ort.SessionOptions()
             options.intra_op_num_threads = self.threads
             # torch runs just before and after each call: onnxruntime's threads must not spin-wait
