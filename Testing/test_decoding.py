@@ -17,8 +17,8 @@ LABELS = [1, 0]
 @pytest.fixture(scope="module")
 def segmenters():
     """The shipped default model, decoded in onnxruntime and in torch (one shared model)."""
-    onnx = Segmenter.from_pretrained("default", decoder="onnx")
-    torch_seg = Segmenter(onnx.model, onnx.card, decoder="torch")
+    onnx = Segmenter.from_pretrained("default", runtime="onnx")
+    torch_seg = Segmenter(onnx.model, onnx.card, runtime="torch")
     return onnx, torch_seg
 
 
@@ -67,7 +67,7 @@ def test_multimask_decoding_gives_the_decoders_three_candidates(segmenters, samp
 
 
 def test_changed_weights_are_never_decoded_with_a_stale_graph_or_stale_image_terms(sample_slice):
-    seg = Segmenter.from_pretrained("default", decoder="onnx")
+    seg = Segmenter.from_pretrained("default", runtime="onnx")
     encoded = seg.encode(sample_slice)
     before = seg.predict_encoded(encoded, box=DEMO_BOX)
     # what adaptation does: optimiser steps change decoder weights in place, including the
@@ -105,4 +105,22 @@ def test_point_tokens_follow_the_onnx_convention():
 def test_an_unknown_or_impossible_decoder_backend_is_refused(segmenters):
     seg = segmenters[0]
     with pytest.raises(WaveSegError, match="unknown"):
-        Segmenter(seg.model, seg.card, decoder="tensorrt")
+        Segmenter(seg.model, seg.card, runtime="tensorrt")
+
+
+def test_the_encoder_in_onnxruntime_gives_torchs_embedding_and_follows_weight_changes(sample_slice):
+    seg = Segmenter.from_pretrained("default", runtime="onnx")
+    torch_seg = Segmenter(seg.model, seg.card, runtime="torch")
+    assert seg.runtime == "onnx" and torch_seg.runtime == "torch"
+    before = seg.encode(sample_slice).embedding
+    assert (before - torch_seg.encode(sample_slice).embedding).abs().max() < 1e-4
+    with torch.no_grad():  # what an adaptation step does to the encoder
+        next(seg.model.image_encoder.parameters()).mul_(1.5)
+    after = seg.encode(sample_slice).embedding
+    assert (after - torch_seg.encode(sample_slice).embedding).abs().max() < 1e-4
+    assert (after - before).abs().max() > 1e-3  # the change did matter
+    seg.model.train()  # training mode (batch norm, dropout): torch's numbers, never a graph of eval mode
+    try:
+        assert seg._encoder_graph(torch.zeros(1, 3, 256, 256)) is None
+    finally:
+        seg.model.eval()

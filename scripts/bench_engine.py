@@ -3,8 +3,10 @@
 
 All backbones run in this one process on the same real slice (the embedded Colin27 T1 sample),
 one after another, interleaved over repeats so that machine load affects all alike; ratios are
-to ``litemedsam``. The decoder (the same for all backbones) is timed as segment-anything runs it
-and as WaveSeg runs it (torch, and onnxruntime when installed). Prints Markdown tables.
+to ``litemedsam``. Encoders are timed in torch and (when installed) in onnxruntime, which
+``Segmenter`` uses by default on the CPU; per-prompt decode is ``predict()`` as shipped. The
+decoder (the same for all backbones) is also timed as segment-anything runs it and as WaveSeg
+runs it in torch and in onnxruntime. Prints Markdown tables.
 
     .venv/bin/python scripts/bench_engine.py [--repeats 15] [--threads 2]
 """
@@ -22,7 +24,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from waveseg.io import read_image
 from waveseg.modeling.registry import list_backbones
-from waveseg.decoding import PromptDecoder, onnxruntime_available
+from waveseg.decoding import PromptDecoder
+from waveseg.onnx_graph import OnnxGraph, onnxruntime_available
 from waveseg.predictor import Segmenter, logits_to_masks, to_model_input
 from waveseg.preprocess import ResizeGeometry, normalize_intensity
 from waveseg.sample_data import DEMO_BOX, DEMO_SLICE, SAMPLE_T1
@@ -93,12 +96,16 @@ def main() -> None:
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             encoder(x)
         rows[name] = {"params": sum(p.numel() for p in encoder.parameters()), "gflops": counter.get_total_flops() / 1e9,
-                      "enc": [], "dec": []}
+                      "enc": [], "enc_ort": [], "dec": []}
+        if onnxruntime_available():
+            rows[name]["graph"] = OnnxGraph(lambda encoder=encoder: encoder, ("image",), ("embedding",), required=True)
         seg.set_image(image)
     for _ in range(args.repeats):  # interleaved: each round times every backbone once
         for name, seg in segmenters.items():
             with torch.inference_mode():
                 rows[name]["enc"].append(_median_ms(lambda: seg.model.encode(x), 1))
+            if "graph" in rows[name]:
+                rows[name]["enc_ort"].append(_median_ms(lambda: rows[name]["graph"](x), 1))
             rows[name]["dec"].append(_median_ms(lambda: seg.predict(box=DEMO_BOX, points=[[90, 100]], labels=[1]), 1))
 
     decoder_ms = _decoder_times(segmenters["litemedsam"], image, args.repeats)
@@ -107,11 +114,15 @@ def main() -> None:
     ref_enc, ref_dec = statistics.median(ref["enc"]), statistics.median(ref["dec"])
     print(f"torch {torch.__version__}, {args.threads} threads, {args.repeats} repeats, "
           f"slice {image.shape[1]}x{image.shape[0]} (Colin27 T1), prompt = box + 1 click\n")
-    print("| backbone | params (M) | GFLOPs | encoder median (ms) | encoder speed-up vs litemedsam | per-prompt decode median (ms) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    ort = bool(ref["enc_ort"])
+    ref_ort = statistics.median(ref["enc_ort"]) if ort else None
+    print("| backbone | params (M) | GFLOPs | encoder, torch (ms) | speed-up vs litemedsam | encoder, onnxruntime (ms) | speed-up vs litemedsam "
+          "| per-prompt decode (ms) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in rows.items():
         enc, dec = statistics.median(r["enc"]), statistics.median(r["dec"])
-        print(f"| {name} | {r['params'] / 1e6:.2f} | {r['gflops']:.2f} | {enc:.1f} | {ref_enc / enc:.1f}x | {dec:.1f} |")
+        enc_ort = f"{statistics.median(r['enc_ort']):.1f} | {ref_ort / statistics.median(r['enc_ort']):.1f}x" if ort else "- | -"
+        print(f"| {name} | {r['params'] / 1e6:.2f} | {r['gflops']:.2f} | {enc:.1f} | {ref_enc / enc:.1f}x | {enc_ort} | {dec:.1f} |")
     sam = decoder_ms["segment-anything MaskDecoder (torch)"]
     print("\nPer-click step (prompt encoder + mask decoder + mask at the slice's size), box + 1 click + previous "
           "logits, same model and inputs:\n")

@@ -50,12 +50,15 @@ def run_case(seg: Segmenter, image, truth, window) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["litemedsam"])
+    parser.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"],
+                        help="where encoders and decoders run, the same for every model (Segmenter's runtime)")
     args = parser.parse_args()
     segmenters = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         for name in args.models:
-            segmenters[name] = Segmenter.from_pretrained(name)
+            segmenters[name] = Segmenter.from_pretrained(name, runtime=args.runtime)
+    print(f"runtime: {next(iter(segmenters.values())).runtime}\n")
     print("| volume | model | 3D Dice (box) | 3D Dice (+3 clicks) | seconds per volume | time ratio vs litemedsam |")
     print("|---|---|---:|---:|---:|---:|")
     for title, image_file, label_file, values, window, z_range in CASES:

@@ -101,7 +101,16 @@ def summarize(r: dict) -> dict:
         "box_roi": np.mean(r["box_roi"]), "click1": curve[:, 0].mean(), "click3": curve[:, 2].mean(), "click5": curve[:, 4].mean(),
         "noc85": np.mean(r["noc85"]), "noc90": np.mean(r["noc90"]), "box_5clicks": np.mean(r["box_5clicks"]),
         "enc_ms": r["enc_ms"], "click_ms": r["click_ms"], "curve": curve.mean(axis=0),
+        "by_structure": _by_structure(r, curve),
     }
+
+
+def _by_structure(r: dict, curve: np.ndarray) -> dict:
+    """structure -> (n, box Dice, Dice after 5 clicks, box + 5 clicks), to show where the gaps are."""
+    names = np.array(r["structure"])
+    return {name: (int((names == name).sum()), float(np.mean(np.array(r["box"])[names == name])),
+                   float(curve[names == name, 4].mean()), float(np.mean(np.array(r["box_5clicks"])[names == name])))
+            for name in sorted(set(r["structure"]))}
 
 
 def main() -> None:
@@ -110,13 +119,15 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=10_000, help="at most this many structure masks (evenly spread)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", default="reports/benchmark.md")
+    parser.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"],
+                        help="where encoders and decoders run, the same for every model (Segmenter's runtime)")
     args = parser.parse_args()
     data = dict(np.load(VOLUMES.parent / "slices" / "test.npz"))
     summaries = {}
     for name in args.models:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            seg = Segmenter.from_pretrained(name)
+            seg = Segmenter.from_pretrained(name, runtime=args.runtime)
         label = seg.card.name if name != "litemedsam" else "litemedsam"
         if label in summaries:  # two versions of one model: tell them apart by their folder
             label = f"{label} ({Path(name).parent.name})"
@@ -125,7 +136,8 @@ def main() -> None:
     ref = summaries.get("litemedsam")
     lines = [
         "# WaveSeg benchmark (held-out split)", "",
-        f"Command: `.venv/bin/python scripts/evaluate.py --models {' '.join(args.models)} --limit {args.limit}`", "",
+        f"Command: `.venv/bin/python scripts/evaluate.py --models {' '.join(args.models)} --limit {args.limit} --runtime {args.runtime}`", "",
+        f"Runtime: {seg.runtime} (encoders and per-click decoder, the same for every model).", "",
         f"{next(iter(summaries.values()))['n']} structure masks on held-out slices (configs/data_split.json, test part); "
         "Dice in the 256 x 256 model frame; all models in one process on the same prompts.", "",
         "| model | box-fill baseline | box | jittered box | box + ROI zoom | 1 click | 3 clicks | 5 clicks | NoC@85 | NoC@90 | box + 5 clicks | encoder ms (ratio) | per-click ms |",
@@ -136,11 +148,16 @@ def main() -> None:
         lines.append(f"| {label} | {s['box_fill']:.3f} | {s['box']:.3f} | {s['box_jitter']:.3f} | {s['box_roi']:.3f} | {s['click1']:.3f} | "
                      f"{s['click3']:.3f} | {s['click5']:.3f} | {s['noc85']:.1f} | {s['noc90']:.1f} | {s['box_5clicks']:.3f} | "
                      f"{s['enc_ms']:.0f}{ratio} | {s['click_ms']:.0f} |")
+    lines += ["", "Per structure (Dice): box / 5 clicks / box + 5 clicks", "",
+              "| structure | n | " + " | ".join(summaries) + " |", "|---|---:|" + "---|" * len(summaries)]
+    for name, (n, *_) in next(iter(summaries.values()))["by_structure"].items():
+        cells = [" / ".join(f"{v:.2f}" for v in s["by_structure"][name][1:]) for s in summaries.values()]
+        lines.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
     report = Path(args.report)
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text("\n".join(lines) + "\n")
-    summary = {label: {k: (v.tolist() if isinstance(v, np.ndarray) else float(v)) for k, v in s.items()}
-               for label, s in summaries.items()}
+    summary = {label: {k: (v.tolist() if isinstance(v, np.ndarray) else v if isinstance(v, dict) else float(v))
+                       for k, v in s.items()} for label, s in summaries.items()}
     report.with_suffix(".json").write_text(json.dumps({"command": lines[2], "models": summary}, indent=1))
     print("\n".join(lines))
     try:

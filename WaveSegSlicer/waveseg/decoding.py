@@ -2,34 +2,35 @@
 
 ``PromptDecoder`` runs ``FastMaskDecoding`` (same numbers as the model's ``decode``, computed
 faster; see ``waveseg.modeling.fast_decoding``). Single-mask decoding on the CPU runs in
-onnxruntime when it is installed: the decoder graph is exported from the model's current
-weights in memory (well under a second) and re-exported whenever those weights change
-(adaptation, a profile), so a stale graph is never used. Multimask decoding, other devices and
-machines without onnxruntime use the same computation in torch.
+onnxruntime when it is installed (``waveseg.onnx_graph``: exported from the current weights,
+re-exported when they change). Multimask decoding, other devices and machines without
+onnxruntime use the same computation in torch.
 """
 
 from __future__ import annotations
-
-import io
-import warnings
-from typing import Callable
 
 import numpy as np
 import torch
 
 from waveseg.errors import WaveSegError
 from waveseg.modeling.fast_decoding import MULTI_MASK_TOKENS, FastMaskDecoding
+from waveseg.onnx_graph import OnnxGraph, onnxruntime_available, weights_key
 
 BACKENDS = ("auto", "onnx", "torch")
 _INPUTS = ("image_tokens", "k0", "v0", "q0", "point_coords", "point_labels", "mask_input", "has_mask_input")
 
 
-def onnxruntime_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def use_onnx(backend: str, model: torch.nn.Module) -> bool:
+    """Whether ``backend`` ("auto", "onnx" or "torch") means onnxruntime for ``model``; refuses
+    impossible requests with a clear error."""
+    if backend not in BACKENDS:
+        raise WaveSegError(f"backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}")
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    if backend == "onnx" and not onnxruntime_available():
+        raise WaveSegError("backend 'onnx' needs onnxruntime: pip install onnxruntime (or use 'torch')")
+    if backend == "onnx" and not on_cpu:
+        raise WaveSegError("backend 'onnx' runs on the CPU only; use 'torch' with a GPU model")
+    return backend == "onnx" or (backend == "auto" and on_cpu and onnxruntime_available())
 
 
 class PromptDecoder:
@@ -38,29 +39,24 @@ class PromptDecoder:
     backend: "onnx" (needs onnxruntime and a CPU model), "torch", or "auto" (onnx when possible).
     """
 
-    def __init__(self, model: torch.nn.Module, backend: str = "auto", threads: int | None = None) -> None:
-        if backend not in BACKENDS:
-            raise WaveSegError(f"decoder backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}")
-        on_cpu = next(model.parameters()).device.type == "cpu"
-        if backend == "onnx" and not onnxruntime_available():
-            raise WaveSegError("decoder backend 'onnx' needs onnxruntime: pip install onnxruntime (or use 'torch')")
-        if backend == "onnx" and not on_cpu:
-            raise WaveSegError("decoder backend 'onnx' runs on the CPU only; use 'torch' with a GPU model")
-        self.requested = backend
-        self.backend = "onnx" if backend == "onnx" or (backend == "auto" and on_cpu and onnxruntime_available()) else "torch"
+    def __init__(self, model: torch.nn.Module, backend: str = "auto") -> None:
         self.model = model
-        self.threads = threads or torch.get_num_threads()
         self._single = FastMaskDecoding(model).eval()
         self._multi = FastMaskDecoding(model, MULTI_MASK_TOKENS).eval()
+        self._graph = None
+        if use_onnx(backend, model):
+            self._graph = OnnxGraph(lambda: self._single, _INPUTS, ("low_res_logits", "iou"), watched=self._watched,
+                                    dynamic_axes={"point_coords": {1: "points"}, "point_labels": {1: "points"}},
+                                    required=backend == "onnx")
         self._terms_for: tuple[torch.Tensor, tuple] | None = None
         self._terms: tuple[torch.Tensor, ...] = ()
-        self._session = None
-        self._session_key: tuple | None = None
 
-    def _weights_key(self) -> tuple:
-        """Changes whenever a prompt-encoder or decoder weight is replaced or changed in place."""
-        return tuple((p.data_ptr(), p._version) for m in (self.model.prompt_encoder, self.model.mask_decoder)
-                     for p in m.parameters())
+    @property
+    def backend(self) -> str:
+        return "onnx" if self._graph is not None and not self._graph.failed else "torch"
+
+    def _watched(self) -> list[torch.nn.Module]:
+        return [self.model.prompt_encoder, self.model.mask_decoder]
 
     @torch.inference_mode()
     def decode(self, embedding: torch.Tensor, point_coords: np.ndarray, point_labels: np.ndarray,
@@ -69,7 +65,7 @@ class PromptDecoder:
         model frame and point_labels (N,) with 1/0 clicks, 2/3 box corners, -1 padding (one
         padding point when there is no box); mask_logits (1, 1, 256, 256) or None.
         Returns (1, M, 256, 256) logits and (1, M) predicted IoU on the CPU, M = 3 or 1."""
-        key = self._weights_key()
+        key = weights_key(self._watched())
         if self._terms_for is None or self._terms_for[0] is not embedding or self._terms_for[1] != key:
             self._terms = self._single.image_terms(embedding)
             self._terms_for = (embedding, key)
@@ -79,38 +75,8 @@ class PromptDecoder:
         coords = torch.from_numpy(np.asarray(point_coords, np.float32)[None]).to(device)
         labels = torch.from_numpy(np.asarray(point_labels, np.float32)[None]).to(device)
         inputs = (*self._terms, coords, labels, mask, has_mask)
-        run = self._onnx_session(key, inputs) if self.backend == "onnx" and not multimask else None
-        if run is not None:
-            logits, iou = run({name: t.numpy() for name, t in zip(_INPUTS, inputs)})
-            return torch.from_numpy(logits), torch.from_numpy(iou)
+        out = self._graph(*inputs) if self._graph is not None and not multimask else None
+        if out is not None:
+            return torch.from_numpy(out[0]), torch.from_numpy(out[1])
         logits, iou = (self._multi if multimask else self._single)(*inputs)
         return logits.float().cpu(), iou.float().cpu()
-
-    def _onnx_session(self, key: tuple, example: tuple) -> Callable[[dict], list] | None:
-        """The onnxruntime call for the current weights, exported when they changed; None (and the
-        torch path from now on) when the export fails under "auto"."""
-        if self._session is None or self._session_key != key:
-            import onnxruntime as ort
-
-            graph = io.BytesIO()
-            try:
-                with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # tracer warnings about constant shapes: the graph is for one image
-                    example = tuple(t.clone() for t in example)  # inference tensors cannot be traced
-                    torch.onnx.export(self._single, example, graph, opset_version=17, dynamo=False,
-                                      input_names=list(_INPUTS), output_names=["low_res_logits", "iou"],
-                                      dynamic_axes={"point_coords": {1: "points"}, "point_labels": {1: "points"}})
-            except Exception as exc:  # e.g. a torch build whose ONNX exporter needs packages not installed
-                if self.requested == "onnx":
-                    raise WaveSegError(f"cannot export the decoder to ONNX ({exc}); use decoder='torch'") from exc
-                warnings.warn(f"decoding in torch: the ONNX export failed ({exc})", RuntimeWarning, stacklevel=3)
-                self.backend = "torch"
-                return None
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads
-            # torch runs just before and after each call: onnxruntime's threads must not spin-wait
-            # for work between calls, or they take the cores from torch (measured: 44 -> 30 ms).
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = ort.InferenceSession(graph.getvalue(), options, providers=["CPUExecutionProvider"])
-            self._session, self._session_key = (lambda feed: session.run(None, feed)), key
-        return self._session

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from waveseg.decoding import PromptDecoder
+from waveseg.decoding import PromptDecoder, use_onnx
 from waveseg.errors import InvalidPromptError, WaveSegError
 from waveseg.model_files import ModelCard, load_model
+from waveseg.onnx_graph import OnnxGraph
 from waveseg.preprocess import LOWRES_MASK_SIZE, MODEL_INPUT_SIZE, ResizeGeometry, normalize_intensity
 from waveseg.prompts import validate_box, validate_points
 
@@ -107,21 +108,29 @@ class Segmenter:
     Slicer module and the server run all model calls on one worker thread).
     """
 
-    def __init__(self, model: torch.nn.Module, card: ModelCard, device: str = "cpu", decoder: str = "auto") -> None:
+    def __init__(self, model: torch.nn.Module, card: ModelCard, device: str = "cpu", runtime: str = "auto") -> None:
         self.model = model.to(device).eval()
         self.card = card
         self.device = torch.device(device)
-        self.decoder = PromptDecoder(self.model, decoder)
+        self.decoder = PromptDecoder(self.model, runtime)
+        self._encoder_graph = None
+        if use_onnx(runtime, self.model):
+            self._encoder_graph = OnnxGraph(lambda: self.model.image_encoder, ("image",), ("embedding",), required=runtime == "onnx")
         self._encoded: EncodedImage | None = None
+
+    @property
+    def runtime(self) -> str:
+        """Where the encoder runs: "onnx" (onnxruntime) or "torch"."""
+        return "onnx" if self._encoder_graph is not None and not self._encoder_graph.failed else "torch"
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = "default", device: str = "cpu",
-                        profile: str | os.PathLike | None = None, decoder: str = "auto") -> "Segmenter":
+                        profile: str | os.PathLike | None = None, runtime: str = "auto") -> "Segmenter":
         """Load a model: "default", a backbone name ("litemedsam", "wave-gms", "hrmedseg-lite")
         or the path of a WaveSeg model (card ``.json``, its ``.safetensors`` or their folder);
         ``profile`` names (or is the path of) an adaptation profile made for that model;
-        ``decoder`` runs the per-click step in "onnx" (onnxruntime), "torch", or "auto" (onnx
-        when installed and on the CPU); see ``waveseg.decoding``."""
+        ``runtime`` runs the encoder and the per-click step in "onnx" (onnxruntime), "torch", or
+        "auto" (onnx when installed and on the CPU; same numbers, faster); see ``waveseg.onnx_graph``."""
         try:
             torch_device = torch.device(device)
         except RuntimeError:
@@ -136,7 +145,7 @@ class Segmenter:
 
             apply_profile(model, profile)
             card.notes = f"{card.notes}; profile {profile!s}".lstrip("; ")
-        return cls(model, card, device, decoder)
+        return cls(model, card, device, runtime)
 
     @property
     def backbone(self) -> str:
@@ -149,7 +158,8 @@ class Segmenter:
         normalized = normalize_intensity(image, window)
         geometry = ResizeGeometry.for_shape(*normalized.shape[:2])
         x = to_model_input(normalized, geometry).to(self.device)
-        return EncodedImage(self.model.encode(x), geometry)
+        out = self._encoder_graph(x) if self._encoder_graph is not None else None
+        return EncodedImage(torch.from_numpy(out[0]) if out is not None else self.model.encode(x), geometry)
 
     def set_image(self, image: np.ndarray, window: tuple[float, float] | None = None) -> None:
         """Encode ``image`` for the following ``predict`` calls (the slow step, once per image).
