@@ -43,11 +43,13 @@ class PromptDecoder:
         self.model = model
         self._single = FastMaskDecoding(model).eval()
         self._multi = FastMaskDecoding(model, MULTI_MASK_TOKENS).eval()
-        self._graph = None
+        self._graph = self._terms_graph = None
         if use_onnx(backend, model):
             self._graph = OnnxGraph(lambda: self._single, _INPUTS, ("low_res_logits", "iou"), watched=self._watched,
                                     dynamic_axes={"point_coords": {1: "points"}, "point_labels": {1: "points"}},
                                     required=backend == "onnx")
+            terms = _ImageTerms(self._single)
+            self._terms_graph = OnnxGraph(lambda: terms, ("embedding",), _INPUTS[:4], watched=self._watched, required=backend == "onnx")
         self._terms_for: tuple[torch.Tensor, tuple] | None = None
         self._terms: tuple[torch.Tensor, ...] = ()
 
@@ -67,7 +69,8 @@ class PromptDecoder:
         Returns (1, M, 256, 256) logits and (1, M) predicted IoU on the CPU, M = 3 or 1."""
         key = weights_key(self._watched())
         if self._terms_for is None or self._terms_for[0] is not embedding or self._terms_for[1] != key:
-            self._terms = self._single.image_terms(embedding)
+            out = self._terms_graph(embedding) if self._terms_graph is not None else None
+            self._terms = tuple(torch.from_numpy(a) for a in out) if out is not None else self._single.image_terms(embedding)
             self._terms_for = (embedding, key)
         device = embedding.device
         has_mask = torch.tensor([0.0 if mask_logits is None else 1.0], device=device)
@@ -80,3 +83,14 @@ class PromptDecoder:
             return torch.from_numpy(out[0]), torch.from_numpy(out[1])
         logits, iou = (self._multi if multimask else self._single)(*inputs)
         return logits.float().cpu(), iou.float().cpu()
+
+
+class _ImageTerms(torch.nn.Module):
+    """``FastMaskDecoding.image_terms`` as a module, to export it."""
+
+    def __init__(self, decoding: FastMaskDecoding) -> None:
+        super().__init__()
+        self.decoding = decoding
+
+    def forward(self, embedding: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.decoding.image_terms(embedding)
