@@ -102,7 +102,7 @@ def test_point_tokens_follow_the_onnx_convention():
     np.testing.assert_array_equal(labels, [2, 3])
 
 
-def test_an_unknown_or_impossible_decoder_backend_is_refused(segmenters):
+def test_an_unknown_runtime_is_refused(segmenters):
     seg = segmenters[0]
     with pytest.raises(WaveSegError, match="unknown"):
         Segmenter(seg.model, seg.card, runtime="tensorrt")
@@ -124,3 +124,21 @@ def test_the_encoder_in_onnxruntime_gives_torchs_embedding_and_follows_weight_ch
         assert seg._encoder_graph(torch.zeros(1, 3, 256, 256)) is None
     finally:
         seg.model.eval()
+
+
+def test_a_failed_export_falls_back_to_torch_under_auto_and_is_refused_under_onnx(segmenters, sample_slice, monkeypatch):
+    seg = segmenters[0]
+
+    def broken_export(*args, **kwargs):  # e.g. an operator this torch build cannot export
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(torch.onnx, "export", broken_export)
+    auto = Segmenter(seg.model, seg.card, runtime="auto")
+    with pytest.warns(RuntimeWarning, match="ONNX export failed"):
+        out = auto.predict_encoded(auto.encode(sample_slice), box=DEMO_BOX)
+    assert auto.runtime == "torch"
+    reference = segmenters[1].predict_encoded(segmenters[1].encode(sample_slice), box=DEMO_BOX)
+    np.testing.assert_array_equal(out.mask, reference.mask)
+    strict = Segmenter(seg.model, seg.card, runtime="onnx")
+    with pytest.raises(WaveSegError, match="cannot export"):
+        strict.encode(sample_slice)

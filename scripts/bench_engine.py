@@ -111,7 +111,7 @@ def main() -> None:
     decoder_ms = _decoder_times(segmenters["litemedsam"], image, args.repeats)
 
     ref = rows["litemedsam"]
-    ref_enc, ref_dec = statistics.median(ref["enc"]), statistics.median(ref["dec"])
+    ref_enc = statistics.median(ref["enc"])
     print(f"torch {torch.__version__}, {args.threads} threads, {args.repeats} repeats, "
           f"slice {image.shape[1]}x{image.shape[0]} (Colin27 T1), prompt = box + 1 click\n")
     ort = bool(ref["enc_ort"])

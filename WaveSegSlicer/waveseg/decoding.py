@@ -16,46 +16,42 @@ from waveseg.errors import WaveSegError
 from waveseg.modeling.fast_decoding import MULTI_MASK_TOKENS, FastMaskDecoding
 from waveseg.onnx_graph import OnnxGraph, onnxruntime_available, weights_key
 
-BACKENDS = ("auto", "onnx", "torch")
+RUNTIMES = ("auto", "onnx", "torch")
 _INPUTS = ("image_tokens", "k0", "v0", "q0", "point_coords", "point_labels", "mask_input", "has_mask_input")
 
 
-def use_onnx(backend: str, model: torch.nn.Module) -> bool:
-    """Whether ``backend`` ("auto", "onnx" or "torch") means onnxruntime for ``model``; refuses
+def use_onnx(runtime: str, model: torch.nn.Module) -> bool:
+    """Whether ``runtime`` ("auto", "onnx" or "torch") means onnxruntime for ``model``; refuses
     impossible requests with a clear error."""
-    if backend not in BACKENDS:
-        raise WaveSegError(f"backend {backend!r} is unknown; use one of {', '.join(BACKENDS)}")
+    if runtime not in RUNTIMES:
+        raise WaveSegError(f"runtime {runtime!r} is unknown; use one of {', '.join(RUNTIMES)}")
     on_cpu = next(model.parameters()).device.type == "cpu"
-    if backend == "onnx" and not onnxruntime_available():
-        raise WaveSegError("backend 'onnx' needs onnxruntime: pip install onnxruntime (or use 'torch')")
-    if backend == "onnx" and not on_cpu:
-        raise WaveSegError("backend 'onnx' runs on the CPU only; use 'torch' with a GPU model")
-    return backend == "onnx" or (backend == "auto" and on_cpu and onnxruntime_available())
+    if runtime == "onnx" and not onnxruntime_available():
+        raise WaveSegError("runtime 'onnx' needs onnxruntime: pip install onnxruntime (or use runtime='torch')")
+    if runtime == "onnx" and not on_cpu:
+        raise WaveSegError("runtime 'onnx' runs on the CPU only; use runtime='torch' with a GPU")
+    return runtime == "onnx" or (runtime == "auto" and on_cpu and onnxruntime_available())
 
 
 class PromptDecoder:
     """Decode prompts against one image embedding at a time (not thread-safe, like ``Segmenter``).
 
-    backend: "onnx" (needs onnxruntime and a CPU model), "torch", or "auto" (onnx when possible).
+    runtime: "onnx" (needs onnxruntime and a CPU model), "torch", or "auto" (onnx when possible).
     """
 
-    def __init__(self, model: torch.nn.Module, backend: str = "auto") -> None:
+    def __init__(self, model: torch.nn.Module, runtime: str = "auto") -> None:
         self.model = model
         self._single = FastMaskDecoding(model).eval()
         self._multi = FastMaskDecoding(model, MULTI_MASK_TOKENS).eval()
         self._graph = self._terms_graph = None
-        if use_onnx(backend, model):
+        if use_onnx(runtime, model):
             self._graph = OnnxGraph(lambda: self._single, _INPUTS, ("low_res_logits", "iou"), watched=self._watched,
                                     dynamic_axes={"point_coords": {1: "points"}, "point_labels": {1: "points"}},
-                                    required=backend == "onnx")
+                                    required=runtime == "onnx")
             terms = _ImageTerms(self._single)
-            self._terms_graph = OnnxGraph(lambda: terms, ("embedding",), _INPUTS[:4], watched=self._watched, required=backend == "onnx")
+            self._terms_graph = OnnxGraph(lambda: terms, ("embedding",), _INPUTS[:4], watched=self._watched, required=runtime == "onnx")
         self._terms_for: tuple[torch.Tensor, tuple] | None = None
         self._terms: tuple[torch.Tensor, ...] = ()
-
-    @property
-    def backend(self) -> str:
-        return "onnx" if self._graph is not None and not self._graph.failed else "torch"
 
     def _watched(self) -> list[torch.nn.Module]:
         return [self.model.prompt_encoder, self.model.mask_decoder]

@@ -1,7 +1,7 @@
 """Run a torch module in onnxruntime, re-exported whenever its weights change.
 
-On this project's CPUs onnxruntime runs WaveSeg's encoder about 1.2x and the per-click decoder
-about 1.4x faster than torch eager (scripts/bench_engine.py). The graph is exported from the
+On this project's 2-core CPU onnxruntime runs the wave-gms encoder and WaveSeg's per-click
+decoder about 1.2x faster than torch eager (scripts/bench_engine.py). The graph is exported from the
 module's current weights in memory (well under a second) and re-exported when any watched
 parameter is replaced or changed in place (adaptation, a profile), so a stale graph is never run.
 """
