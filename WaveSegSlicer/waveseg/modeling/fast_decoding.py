@@ -1,7 +1,7 @@
 """SAM's prompt encoder + mask decoder, computed faster for interactive use on a CPU.
 
 ``FastMaskDecoding`` gives the same numbers as ``PromptableSegmenter.decode`` (to float32
-rounding) for one image, with three changes in how they are computed. segment-anything's
+rounding) for one image, with four changes in how they are computed. segment-anything's
 ``MaskDecoder`` has no hook for any of them, so the forward pass is written out here, calling
 the library's own sub-modules and weights:
 
@@ -16,6 +16,9 @@ the library's own sub-modules and weights:
    pixels are rearranged into the 256 x 256 frame only once, for the 1 to 3 output masks,
    instead of for 256 and 64 feature channels.
 3. Only the requested mask tokens are upscaled (token 0 for a single mask, 1-3 for multimask).
+4. Every other projection of the 4096 image tokens (later layers, the final attention) is
+   re-associated onto the side of the few prompt tokens, where 8 heads x 7 tokens < 128
+   channels make it cheaper (``_tokens_attend_image``, ``_image_attend_tokens``).
 
 Prompts use the convention of segment-anything's ONNX export: one list of points in the
 256 x 256 model frame with labels 1 (foreground), 0 (background), 2 and 3 (box corners) and
