@@ -12,25 +12,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from waveseg.errors import WaveSegError
 from waveseg.modeling.fast_decoding import MULTI_MASK_TOKENS, FastMaskDecoding
-from waveseg.onnx_graph import OnnxGraph, onnxruntime_available, weights_key
+from waveseg.onnx_graph import OnnxGraph, use_onnx, weights_key
 
-RUNTIMES = ("auto", "onnx", "torch")
 _INPUTS = ("image_tokens", "k0", "v0", "q0", "point_coords", "point_labels", "mask_input", "has_mask_input")
-
-
-def use_onnx(runtime: str, model: torch.nn.Module) -> bool:
-    """Whether ``runtime`` ("auto", "onnx" or "torch") means onnxruntime for ``model``; refuses
-    impossible requests with a clear error."""
-    if runtime not in RUNTIMES:
-        raise WaveSegError(f"runtime {runtime!r} is unknown; use one of {', '.join(RUNTIMES)}")
-    on_cpu = next(model.parameters()).device.type == "cpu"
-    if runtime == "onnx" and not onnxruntime_available():
-        raise WaveSegError("runtime 'onnx' needs onnxruntime: pip install onnxruntime (or use runtime='torch')")
-    if runtime == "onnx" and not on_cpu:
-        raise WaveSegError("runtime 'onnx' runs on the CPU only; use runtime='torch' with a GPU")
-    return runtime == "onnx" or (runtime == "auto" and on_cpu and onnxruntime_available())
 
 
 class PromptDecoder:
@@ -65,7 +50,7 @@ class PromptDecoder:
         Returns (1, M, 256, 256) logits and (1, M) predicted IoU on the CPU, M = 3 or 1."""
         key = weights_key(self._watched())
         if self._terms_for is None or self._terms_for[0] is not embedding or self._terms_for[1] != key:
-            out = self._terms_graph(embedding) if self._terms_graph is not None else None
+            out = self._terms_graph(embedding, key=key) if self._terms_graph is not None else None
             self._terms = tuple(torch.from_numpy(a) for a in out) if out is not None else self._single.image_terms(embedding)
             self._terms_for = (embedding, key)
         device = embedding.device
@@ -74,7 +59,7 @@ class PromptDecoder:
         coords = torch.from_numpy(np.asarray(point_coords, np.float32)[None]).to(device)
         labels = torch.from_numpy(np.asarray(point_labels, np.float32)[None]).to(device)
         inputs = (*self._terms, coords, labels, mask, has_mask)
-        out = self._graph(*inputs) if self._graph is not None and not multimask else None
+        out = self._graph(*inputs, key=key) if self._graph is not None and not multimask else None
         if out is not None:
             return torch.from_numpy(out[0]), torch.from_numpy(out[1])
         logits, iou = (self._multi if multimask else self._single)(*inputs)

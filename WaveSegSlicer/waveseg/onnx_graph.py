@@ -33,6 +33,22 @@ def weights_key(modules: Iterable[torch.nn.Module]) -> tuple:
     return tuple((id(m), p.data_ptr(), p._version) for m in modules for p in m.parameters())
 
 
+RUNTIMES = ("auto", "onnx", "torch")
+
+
+def use_onnx(runtime: str, model: torch.nn.Module) -> bool:
+    """Whether ``runtime`` ("auto", "onnx" or "torch") means onnxruntime for ``model``; refuses
+    impossible requests with a clear error."""
+    if runtime not in RUNTIMES:
+        raise WaveSegError(f"runtime {runtime!r} is unknown; use one of {', '.join(RUNTIMES)}")
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    if runtime == "onnx" and not onnxruntime_available():
+        raise WaveSegError("runtime 'onnx' needs onnxruntime: pip install onnxruntime (or use runtime='torch')")
+    if runtime == "onnx" and not on_cpu:
+        raise WaveSegError("runtime 'onnx' runs on the CPU only; use runtime='torch' with a GPU")
+    return runtime == "onnx" or (runtime == "auto" and on_cpu and onnxruntime_available())
+
+
 class OnnxGraph:
     """``module()``'s forward pass in onnxruntime.
 
@@ -57,11 +73,12 @@ class OnnxGraph:
         self._key: tuple | None = None
         self._lock = threading.Lock()  # the prefetch thread may encode while the main thread does
 
-    def __call__(self, *tensors: torch.Tensor) -> list[np.ndarray] | None:
-        """Run on CPU tensors; None when the graph cannot be exported (then use torch)."""
+    def __call__(self, *tensors: torch.Tensor, key: tuple | None = None) -> list[np.ndarray] | None:
+        """Run on CPU tensors; None when the graph cannot be exported (then use torch).
+        ``key``: ``weights_key(watched())`` when the caller has just computed it."""
         if self.failed or self.module().training:  # training mode (e.g. during adaptation): torch's numbers
             return None
-        key = weights_key(self.watched())
+        key = weights_key(self.watched()) if key is None else key
         with self._lock:
             if self._session is None or self._key != key:
                 self._session, self._key = self._export(tensors), key

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from waveseg.decoding import PromptDecoder, use_onnx
+from waveseg.decoding import PromptDecoder
 from waveseg.errors import InvalidPromptError, WaveSegError
 from waveseg.model_files import ModelCard, load_model
-from waveseg.onnx_graph import OnnxGraph
+from waveseg.onnx_graph import OnnxGraph, use_onnx
 from waveseg.preprocess import LOWRES_MASK_SIZE, MODEL_INPUT_SIZE, ResizeGeometry, normalize_intensity
 from waveseg.prompts import validate_box, validate_points
 
