@@ -105,3 +105,17 @@ def test_unknown_backbone_is_a_clear_error():
 
     with pytest.raises(ModelFileError, match="unknown backbone 'nope'"):
         build_backbone("nope")
+
+
+def test_the_necks_channel_layer_norm_gives_segment_anythings_layernorm2d():
+    from segment_anything.modeling.common import LayerNorm2d
+
+    from waveseg.modeling.blocks import ChannelLayerNorm
+
+    torch.manual_seed(0)
+    theirs, ours = LayerNorm2d(32), ChannelLayerNorm(32)
+    with torch.no_grad():
+        theirs.weight.normal_(), theirs.bias.normal_()
+    ours.load_state_dict(theirs.state_dict())  # same parameters: shipped weights load unchanged
+    x = torch.randn(2, 32, 8, 8) * 3 + 1
+    assert (ours(x) - theirs(x)).abs().max() < 1e-5

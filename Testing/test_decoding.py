@@ -81,6 +81,15 @@ def test_changed_weights_are_never_decoded_with_a_stale_graph_or_stale_image_ter
     assert np.abs(after.logits - before.logits).max() > 0.1  # the change did matter
 
 
+def test_every_step_runs_in_onnxruntime_and_the_model_stays_in_eval_mode(sample_slice):
+    seg = Segmenter.from_pretrained("default", runtime="onnx")
+    seg.predict_encoded(seg.encode(sample_slice), box=DEMO_BOX)
+    # exporting a module restores its training flag recursively: a wrapper left in training
+    # mode once put the whole model in training mode, and everything then ran in torch
+    assert not any(m.training for m in seg.model.modules())
+    assert seg._encoder_graph.exported and seg.decoder._terms_graph.exported and seg.decoder._graph.exported
+
+
 def test_a_new_image_gets_its_own_image_terms(segmenters, sample_volume):
     seg = segmenters[0]
     first, second = (seg.encode(sample_volume.array[z]) for z in (6, 10))
@@ -122,6 +131,7 @@ def test_the_encoder_in_onnxruntime_gives_torchs_embedding_and_follows_weight_ch
     seg.model.train()  # training mode (batch norm, dropout): torch's numbers, never a graph of eval mode
     try:
         assert seg._encoder_graph(torch.zeros(1, 3, 256, 256)) is None
+        assert seg.decoder._terms_graph(torch.zeros(1, 256, 64, 64)) is None
     finally:
         seg.model.eval()
 

@@ -33,7 +33,9 @@ class PromptDecoder:
             self._graph = OnnxGraph(lambda: self._single, _INPUTS, ("low_res_logits", "iou"), watched=self._watched,
                                     dynamic_axes={"point_coords": {1: "points"}, "point_labels": {1: "points"}},
                                     required=runtime == "onnx")
-            terms = _ImageTerms(self._single)
+            # eval() matters beyond this wrapper: torch.onnx.export restores the exported module's
+            # training flag recursively afterwards, which would put the whole model in training mode
+            terms = _ImageTerms(self._single).eval()
             self._terms_graph = OnnxGraph(lambda: terms, ("embedding",), _INPUTS[:4], watched=self._watched, required=runtime == "onnx")
         self._terms_for: tuple[torch.Tensor, tuple] | None = None
         self._terms: tuple[torch.Tensor, ...] = ()

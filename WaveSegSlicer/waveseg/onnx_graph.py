@@ -73,12 +73,18 @@ class OnnxGraph:
         self._key: tuple | None = None
         self._lock = threading.Lock()  # the prefetch thread may encode while the main thread does
 
+    @property
+    def exported(self) -> bool:
+        """Whether an onnxruntime session exists (the graph has run at least once)."""
+        return self._session is not None
+
     def __call__(self, *tensors: torch.Tensor, key: tuple | None = None) -> list[np.ndarray] | None:
         """Run on CPU tensors; None when the graph cannot be exported (then use torch).
         ``key``: ``weights_key(watched())`` when the caller has just computed it."""
-        if self.failed or self.module().training:  # training mode (e.g. during adaptation): torch's numbers
+        watched = list(self.watched())
+        if self.failed or any(m.training for m in watched):  # training mode (e.g. during adaptation): torch's numbers
             return None
-        key = weights_key(self.watched()) if key is None else key
+        key = weights_key(watched) if key is None else key
         with self._lock:
             if self._session is None or self._key != key:
                 self._session, self._key = self._export(tensors), key

@@ -32,6 +32,16 @@ class ResidualBlock(nn.Module):
         return F.gelu(x + self.conv2(self.conv1(x)))
 
 
+class ChannelLayerNorm(LayerNorm2d):
+    """segment-anything's ``LayerNorm2d`` (over the C of (B, C, H, W); same parameters, same
+    numbers) computed by torch's fused ``layer_norm`` on a channels-last view. Its own form, two
+    ReduceMeans across the channel axis, took 15 % of wave-gms' encoder time in onnxruntime;
+    this one exports as one LayerNormalization node (measured 24 -> 21 ms per encode)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, self.eps).permute(0, 3, 1, 2)
+
+
 class MultiScaleNeck(nn.Module):
     """Fuse feature maps of several resolutions into the (B, 256, 64, 64) SAM embedding.
 
@@ -48,7 +58,7 @@ class MultiScaleNeck(nn.Module):
         self.laterals = nn.ModuleList(nn.Conv2d(c, fuse_ch, 1) for c in in_channels)
         self.mix = conv_bn_act(fuse_ch, fuse_ch)
         self.project = nn.Conv2d(fuse_ch, out_ch, 1)
-        self.norm = LayerNorm2d(out_ch)
+        self.norm = ChannelLayerNorm(out_ch)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         fused = 0
