@@ -43,6 +43,7 @@ def fetch_mricron() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             _run(["apt-get", "download", "mricron-data"], Path(tmp))
             deb = next(Path(tmp).glob("mricron-data_*.deb"))
+            target.mkdir(parents=True, exist_ok=True)  # dpkg-deb -x creates only the last folder
             _run(["dpkg-deb", "-x", str(deb), str(target)], Path(tmp))
     VOLUMES.mkdir(parents=True, exist_ok=True)
     for name, out_name in (("ch2.nii.gz", "colin27_ch2.nii.gz"), ("ch2bet.nii.gz", "colin27_ch2bet.nii.gz"),
