@@ -7,6 +7,7 @@ import torch
 
 from waveseg.errors import WaveSegError
 from waveseg.metrics import iou
+from waveseg.onnx_graph import weights_key
 from waveseg.predictor import Segmenter, _point_tokens
 from waveseg.sample_data import DEMO_BOX
 
@@ -44,12 +45,19 @@ PROMPTS = {
 @pytest.mark.parametrize("backend", ["onnx", "torch"])
 @pytest.mark.parametrize("prompt", sorted(PROMPTS))
 @pytest.mark.parametrize("with_mask", [False, True])
-def test_fast_decoding_gives_the_decoders_numbers(segmenters, sample_slice, backend, prompt, with_mask):
+@pytest.mark.parametrize("decode", ["first", "with image terms"])
+def test_fast_decoding_gives_the_decoders_numbers(segmenters, sample_slice, backend, prompt, with_mask, decode):
     seg = segmenters[0] if backend == "onnx" else segmenters[1]
     encoded = seg.encode(sample_slice)
-    mask_input = seg.predict_encoded(encoded, box=DEMO_BOX).logits if with_mask else None
+    # an image's first decode computes its first layer in full; later ones reuse its image terms
+    earlier = seg.predict_encoded(encoded, box=DEMO_BOX) if decode == "with image terms" else None
+    assert seg.decoder._has_terms(encoded.embedding, weights_key(seg.decoder._watched())) is False
+    mask_input = None
+    if with_mask:
+        mask_input = (earlier or seg.predict_encoded(seg.encode(sample_slice), box=DEMO_BOX)).logits
     kwargs = dict(PROMPTS[prompt], mask_input=mask_input)
     out = seg.predict_encoded(encoded, **kwargs)
+    assert seg.decoder._has_terms(encoded.embedding, weights_key(seg.decoder._watched())) is (decode == "with image terms")
     logits, scores = _reference(seg, encoded, **kwargs)
     assert np.abs(out.logits - logits).max() < 1e-3
     assert out.score == pytest.approx(float(scores[0]), abs=1e-4)
@@ -69,7 +77,8 @@ def test_multimask_decoding_gives_the_decoders_three_candidates(segmenters, samp
 def test_changed_weights_are_never_decoded_with_a_stale_graph_or_stale_image_terms(sample_slice):
     seg = Segmenter.from_pretrained("default", runtime="onnx")
     encoded = seg.encode(sample_slice)
-    before = seg.predict_encoded(encoded, box=DEMO_BOX)
+    seg.predict_encoded(encoded, box=DEMO_BOX)
+    before = seg.predict_encoded(encoded, box=DEMO_BOX)  # the second decode: image terms cached
     # what adaptation does: optimiser steps change decoder weights in place, including the
     # first layer's key projection, whose image part is cached per image
     with torch.no_grad():
@@ -83,18 +92,23 @@ def test_changed_weights_are_never_decoded_with_a_stale_graph_or_stale_image_ter
 
 def test_every_step_runs_in_onnxruntime_and_the_model_stays_in_eval_mode(sample_slice):
     seg = Segmenter.from_pretrained("default", runtime="onnx")
-    seg.predict_encoded(seg.encode(sample_slice), box=DEMO_BOX)
+    encoded = seg.encode(sample_slice)
+    seg.predict_encoded(encoded, box=DEMO_BOX)  # first decode
+    seg.predict_encoded(encoded, box=DEMO_BOX)  # image terms, then the per-click step
     # exporting a module restores its training flag recursively: a wrapper left in training
     # mode once put the whole model in training mode, and everything then ran in torch
     assert not any(m.training for m in seg.model.modules())
-    assert seg._encoder_graph.exported and seg.decoder._terms_graph.exported and seg.decoder._graph.exported
+    decoder = seg.decoder
+    assert seg._encoder_graph.exported and decoder._first_graph.exported and decoder._terms_graph.exported and decoder._graph.exported
 
 
 def test_a_new_image_gets_its_own_image_terms(segmenters, sample_volume):
     seg = segmenters[0]
     first, second = (seg.encode(sample_volume.array[z]) for z in (6, 10))
     seg.predict_encoded(first, box=DEMO_BOX)
-    out = seg.predict_encoded(second, box=DEMO_BOX)
+    seg.predict_encoded(first, box=DEMO_BOX)  # the first image's terms are cached
+    seg.predict_encoded(second, box=DEMO_BOX)
+    out = seg.predict_encoded(second, box=DEMO_BOX)  # the second image's terms
     logits, _ = _reference(seg, second, box=DEMO_BOX)
     assert iou(out.logits[0] > 0, logits[0] > 0) > 0.999
 
@@ -132,6 +146,7 @@ def test_the_encoder_in_onnxruntime_gives_torchs_embedding_and_follows_weight_ch
     try:
         assert seg._encoder_graph(torch.zeros(1, 3, 256, 256)) is None
         assert seg.decoder._terms_graph(torch.zeros(1, 256, 64, 64)) is None
+        assert seg.decoder._first_graph(torch.zeros(1, 256, 64, 64)) is None
     finally:
         seg.model.eval()
 

@@ -1,7 +1,10 @@
 """The per-click step: prompt encoder + mask decoder, in onnxruntime or in torch.
 
 ``PromptDecoder`` runs ``FastMaskDecoding`` (same numbers as the model's ``decode``, computed
-faster; see ``waveseg.modeling.fast_decoding``). Single-mask decoding on the CPU runs in
+faster; see ``waveseg.modeling.fast_decoding``). An image's first decode computes everything
+from the embedding; from its second decode on (clicks on one slice), the first layer's per-image
+terms are computed once and reused: propagation decodes each slice once and never pays for
+them, a session's clicks do. Single-mask decoding on the CPU runs in
 onnxruntime when it is installed (``waveseg.onnx_graph``: exported from the current weights,
 re-exported when they change). Multimask decoding, other devices and machines without
 onnxruntime use the same computation in torch.
@@ -12,10 +15,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from waveseg.modeling.fast_decoding import MULTI_MASK_TOKENS, FastMaskDecoding
+from waveseg.modeling.fast_decoding import MULTI_MASK_TOKENS, FastMaskDecoding, image_tokens
 from waveseg.onnx_graph import OnnxGraph, use_onnx, weights_key
 
 _INPUTS = ("image_tokens", "k0", "v0", "q0", "point_coords", "point_labels", "mask_input", "has_mask_input")
+_FIRST_INPUTS = ("embedding", *_INPUTS[4:])
+_OUTPUTS = ("low_res_logits", "iou")
 
 
 class PromptDecoder:
@@ -28,17 +33,21 @@ class PromptDecoder:
         self.model = model
         self._single = FastMaskDecoding(model).eval()
         self._multi = FastMaskDecoding(model, MULTI_MASK_TOKENS).eval()
-        self._graph = self._terms_graph = None
+        self._graph = self._terms_graph = self._first_graph = None
         if use_onnx(runtime, model):
-            self._graph = OnnxGraph(lambda: self._single, _INPUTS, ("low_res_logits", "iou"), watched=self._watched,
-                                    dynamic_axes={"point_coords": {1: "points"}, "point_labels": {1: "points"}},
-                                    required=runtime == "onnx")
-            # eval() matters beyond this wrapper: torch.onnx.export restores the exported module's
+            points_axis = {"point_coords": {1: "points"}, "point_labels": {1: "points"}}
+            self._graph = OnnxGraph(lambda: self._single, _INPUTS, _OUTPUTS, watched=self._watched,
+                                    dynamic_axes=points_axis, required=runtime == "onnx")
+            # eval() matters beyond these wrappers: torch.onnx.export restores the exported module's
             # training flag recursively afterwards, which would put the whole model in training mode
             terms = _ImageTerms(self._single).eval()
             self._terms_graph = OnnxGraph(lambda: terms, ("embedding",), _INPUTS[:4], watched=self._watched, required=runtime == "onnx")
+            first = _FirstDecode(self._single).eval()
+            self._first_graph = OnnxGraph(lambda: first, _FIRST_INPUTS, _OUTPUTS, watched=self._watched,
+                                          dynamic_axes=points_axis, required=runtime == "onnx")
         self._terms_for: tuple[torch.Tensor, tuple] | None = None
         self._terms: tuple[torch.Tensor, ...] = ()
+        self._decoded_once: tuple[torch.Tensor, tuple] | None = None  # the image decoded last, without terms
 
     def _watched(self) -> list[torch.nn.Module]:
         return [self.model.prompt_encoder, self.model.mask_decoder]
@@ -51,21 +60,41 @@ class PromptDecoder:
         padding point when there is no box); mask_logits (1, 1, 256, 256) or None.
         Returns (1, M, 256, 256) logits and (1, M) predicted IoU on the CPU, M = 3 or 1."""
         key = weights_key(self._watched())
-        if self._terms_for is None or self._terms_for[0] is not embedding or self._terms_for[1] != key:
-            out = self._terms_graph(embedding, key=key) if self._terms_graph is not None else None
-            self._terms = tuple(torch.from_numpy(a) for a in out) if out is not None else self._single.image_terms(embedding)
-            self._terms_for = (embedding, key)
         device = embedding.device
         has_mask = torch.tensor([0.0 if mask_logits is None else 1.0], device=device)
         mask = torch.zeros(1, 1, 256, 256, device=device) if mask_logits is None else mask_logits.to(device)
         coords = torch.from_numpy(np.asarray(point_coords, np.float32)[None]).to(device)
         labels = torch.from_numpy(np.asarray(point_labels, np.float32)[None]).to(device)
-        inputs = (*self._terms, coords, labels, mask, has_mask)
-        out = self._graph(*inputs, key=key) if self._graph is not None and not multimask else None
+        prompts = (coords, labels, mask, has_mask)
+        decoding = self._multi if multimask else self._single
+        use_graph = not multimask  # multimask decoding runs in torch
+
+        if not self._has_terms(embedding, key) and not _same(self._decoded_once, embedding, key):
+            self._decoded_once = (embedding, key)  # a second decode of this image will compute its terms
+            out = self._first_graph(embedding, *prompts, key=key) if self._first_graph is not None and use_graph else None
+            if out is not None:
+                return torch.from_numpy(out[0]), torch.from_numpy(out[1])
+            logits, iou = decoding.decode(image_tokens(embedding), None, *prompts)
+            return logits.float().cpu(), iou.float().cpu()
+
+        if not self._has_terms(embedding, key):
+            out = self._terms_graph(embedding, key=key) if self._terms_graph is not None else None
+            self._terms = tuple(torch.from_numpy(a) for a in out) if out is not None else self._single.image_terms(embedding)
+            self._terms_for = (embedding, key)
+        inputs = (*self._terms, *prompts)
+        out = self._graph(*inputs, key=key) if self._graph is not None and use_graph else None
         if out is not None:
             return torch.from_numpy(out[0]), torch.from_numpy(out[1])
-        logits, iou = (self._multi if multimask else self._single)(*inputs)
+        logits, iou = decoding(*inputs)
         return logits.float().cpu(), iou.float().cpu()
+
+    def _has_terms(self, embedding: torch.Tensor, key: tuple) -> bool:
+        return _same(self._terms_for, embedding, key)
+
+
+def _same(entry: tuple[torch.Tensor, tuple] | None, embedding: torch.Tensor, key: tuple) -> bool:
+    """Whether ``entry`` (embedding, weights key) is this very embedding under these weights."""
+    return entry is not None and entry[0] is embedding and entry[1] == key
 
 
 class _ImageTerms(torch.nn.Module):
@@ -77,3 +106,15 @@ class _ImageTerms(torch.nn.Module):
 
     def forward(self, embedding: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return self.decoding.image_terms(embedding)
+
+
+class _FirstDecode(torch.nn.Module):
+    """``FastMaskDecoding.decode`` from the embedding, without per-image terms, to export it."""
+
+    def __init__(self, decoding: FastMaskDecoding) -> None:
+        super().__init__()
+        self.decoding = decoding
+
+    def forward(self, embedding: torch.Tensor, point_coords: torch.Tensor, point_labels: torch.Tensor,
+                mask_input: torch.Tensor, has_mask_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.decoding.decode(image_tokens(embedding), None, point_coords, point_labels, mask_input, has_mask_input)

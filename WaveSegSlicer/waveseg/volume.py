@@ -122,6 +122,11 @@ class VolumeSession:
             n = self.volume.shape[axis]
             self._cache.prefetch([(axis, i) for d in range(1, radius + 1) for i in (index + d, index - d) if 0 <= i < n])
 
+    def _prefetch_ahead(self, axis: int, index: int, direction: int, depth: int = 2) -> None:
+        if self.prefetch_enabled:
+            n = self.volume.shape[axis]
+            self._cache.prefetch([(axis, index + d * direction) for d in range(1, depth + 1) if 0 <= index + d * direction < n])
+
     def image_changed(self) -> None:
         """Call after modifying ``volume`` in place: drops every cached embedding."""
         self._cache.clear()
@@ -365,7 +370,7 @@ class VolumeSession:
                 self._prompts[(axis, index)] = {"box": [float(v) for v in box], "points": [], "labels": [],  # clicks keep the box
                                                 "score": out.score}
                 report.written.append(index)
-                self._prefetch_around(axis, index, radius=1)
+                self._prefetch_ahead(axis, index, direction)
                 previous = mask2d
                 index += direction
                 done += 1

@@ -5,11 +5,13 @@ rounding) for one image, with four changes in how they are computed. segment-any
 ``MaskDecoder`` has no hook for any of them, so the forward pass is written out here, calling
 the library's own sub-modules and weights:
 
-1. The prompt-independent part of the first transformer layer is computed once per image
+1. The prompt-independent part of the first transformer layer can be computed once per image
    (``image_terms``): the first layer's key and value projections of the image tokens and its
    image-to-token query projection. The mask prompt enters those projections linearly through
    the last 1x1 convolution of ``mask_downscaling``, so its share is projected from 16 channels
-   instead of 256 (``W (Wc h + bc) = (W Wc) h + W bc``).
+   instead of 256 (``W (Wc h + bc) = (W Wc) h + W bc``). They cost more than one decode's
+   re-associated first layer (point 4), so they pay off from an image's second decode on;
+   ``decode(..., layer0_terms=None)`` is the form for an image decoded once (propagation).
 2. The output upscaling (two 2x2 stride-2 transposed convolutions, LayerNorm2d, GELU) runs as
    plain matrix products in a "sub-pixel" token layout: a 2x2 stride-2 transposed convolution
    is one matrix product per input pixel, and LayerNorm2d and GELU act per pixel, so the
@@ -38,6 +40,11 @@ from waveseg.preprocess import MODEL_INPUT_SIZE
 
 SINGLE_MASK_TOKENS = (0,)
 MULTI_MASK_TOKENS = (1, 2, 3)
+
+
+def image_tokens(embedding: Tensor) -> Tensor:
+    """(1, 256, 64, 64) embedding -> (4096, 256) image tokens in row-major (y, x) order."""
+    return embedding[0].flatten(1).transpose(0, 1)
 
 
 def _heads(x: Tensor, num_heads: int) -> Tensor:
@@ -115,7 +122,7 @@ class FastMaskDecoding(nn.Module):
     def image_terms(self, embedding: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(1, 256, 64, 64) embedding -> image tokens (4096, 256) and the first layer's
         prompt-independent projections k0, v0, q0 (4096, 128); tokens in row-major (y, x) order."""
-        tokens = embedding[0].flatten(1).transpose(0, 1)
+        tokens = image_tokens(embedding)
         with_pe = tokens + self._image_pe()
         layer = self._layer0()
         t2i, i2t = layer.cross_attn_token_to_image, layer.cross_attn_image_to_token
@@ -126,9 +133,15 @@ class FastMaskDecoding(nn.Module):
 
     def forward(self, image_tokens: Tensor, k0: Tensor, v0: Tensor, q0: Tensor, point_coords: Tensor,
                 point_labels: Tensor, mask_input: Tensor, has_mask_input: Tensor) -> tuple[Tensor, Tensor]:
-        """Arguments: ``image_terms`` outputs; point_coords (1, N, 2) float (x, y) in the model
-        frame; point_labels (1, N) float (see module doc); mask_input (1, 1, 256, 256) logits;
-        has_mask_input (1,) 1.0 or 0.0.
+        """``decode`` with the ``image_terms`` outputs (image_tokens, k0, v0, q0)."""
+        return self.decode(image_tokens, (k0, v0, q0), point_coords, point_labels, mask_input, has_mask_input)
+
+    def decode(self, image_tokens: Tensor, layer0_terms: tuple[Tensor, Tensor, Tensor] | None, point_coords: Tensor,
+               point_labels: Tensor, mask_input: Tensor, has_mask_input: Tensor) -> tuple[Tensor, Tensor]:
+        """Arguments: image_tokens (4096, 256) as from ``image_terms``; layer0_terms its k0, v0, q0,
+        or None to compute the first layer like the others (cheaper for a single decode);
+        point_coords (1, N, 2) float (x, y) in the model frame; point_labels (1, N) float (see
+        module doc); mask_input (1, 1, 256, 256) logits; has_mask_input (1,) 1.0 or 0.0.
         Returns (1, M, 256, 256) mask logits and (1, M) predicted IoU, M = len(mask_tokens)."""
         prompts = self.model.prompt_encoder
         decoder = self.model.mask_decoder
@@ -158,14 +171,15 @@ class FastMaskDecoding(nn.Module):
                 q = queries + query_pe
                 queries = queries + _tokens_attend(sa, q, sa.k_proj(q), sa.v_proj(queries))
             queries = layer.norm1(queries)
-            if index == 0:  # projections of the image part precomputed (module doc, point 1)
+            if index == 0 and layer0_terms is not None:  # image projections precomputed (module doc, point 1)
+                k0, v0, q0 = layer0_terms
                 k, v = k0 + dense_through(t2i.k_proj.weight), v0 + dense_through(t2i.v_proj.weight)
                 queries = layer.norm2(queries + _tokens_attend(t2i, queries + query_pe, k, v))
             else:
                 queries = layer.norm2(queries + _tokens_attend_image(t2i, queries + query_pe, keys + key_pe, keys))
             queries = layer.norm3(queries + layer.mlp(queries))
             q = queries + query_pe
-            if index == 0:
+            if index == 0 and layer0_terms is not None:
                 image_q = q0 + dense_through(i2t.q_proj.weight)
                 keys = layer.norm4(keys + _image_attend_tokens(i2t, q, queries, projected_q=image_q))
             else:
