@@ -143,6 +143,29 @@ def test_prefetch_fills_neighbours_in_the_background_and_clear_drops_stale_resul
     cache.close()
 
 
+def test_propagation_encodes_the_next_two_slices_of_the_box_in_the_background(fast_segmenter, sample_volume):
+    session = fast_segmenter.volume_session(sample_volume.array, spacing=sample_volume.spacing)
+    requested, on_thread = [], {}
+    prefetch, encode = session.cache.prefetch, session.cache._encode
+
+    def record_prefetch(keys):
+        requested.append([k for _, k in keys])
+        prefetch(keys)
+
+    def record_encode(key):
+        on_thread[key[1]] = threading.current_thread().name
+        return encode(key)
+
+    session.cache.prefetch, session.cache._encode = record_prefetch, record_encode
+    report = session.box3d((20, 20, 5), (162, 198, 11))  # middle slice 8, box slices 5..11
+    session.close()
+    assert sorted(report.written) == [5, 6, 7, 9, 10, 11], report
+    # always ahead in the direction of travel, never behind and never past the box
+    assert requested == [[10, 11], [11], [6, 5], [5]]
+    assert all(on_thread[k].startswith("waveseg-prefetch") for k in (10, 11, 6, 5)), on_thread
+    assert session.mask[5:12].any(axis=(1, 2)).all()
+
+
 def test_anisotropic_slices_are_encoded_with_square_pixels(fast_segmenter, sample_volume):
     px = SlicePixels.for_slice((16, 217, 181), (1.0, 1.0, 3.0), axis=1)
     assert px.native_hw == (16, 181) and px.square_hw == (48, 181)

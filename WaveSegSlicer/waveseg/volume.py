@@ -122,10 +122,12 @@ class VolumeSession:
             n = self.volume.shape[axis]
             self._cache.prefetch([(axis, i) for d in range(1, radius + 1) for i in (index + d, index - d) if 0 <= i < n])
 
-    def _prefetch_ahead(self, axis: int, index: int, direction: int, depth: int = 2) -> None:
-        if self.prefetch_enabled:
-            n = self.volume.shape[axis]
-            self._cache.prefetch([(axis, index + d * direction) for d in range(1, depth + 1) if 0 <= index + d * direction < n])
+    def _prefetch_ahead(self, axis: int, index: int, direction: int, limits: tuple[int, int], depth: int = 2) -> None:
+        """Queue the ``depth`` slices after ``index`` in ``direction`` (within ``limits``): while
+        propagation decodes one slice, the next is encoded in the background."""
+        ahead = [index + d * direction for d in range(1, depth + 1)]
+        if self.prefetch_enabled and any(limits[0] <= i <= limits[1] for i in ahead):
+            self._cache.prefetch([(axis, i) for i in ahead if limits[0] <= i <= limits[1]])
 
     def image_changed(self) -> None:
         """Call after modifying ``volume`` in place: drops every cached embedding."""
@@ -337,6 +339,7 @@ class VolumeSession:
                 if (axis, index) in self.locked:
                     report.stopped[name] = f"locked slice {index}"
                     break
+                self._prefetch_ahead(axis, index, direction, limits)
                 rows, cols = np.nonzero(previous)
                 h, w = previous.shape
                 box = (max(cols.min() - BOX_MARGIN, 0), max(rows.min() - BOX_MARGIN, 0),
@@ -370,7 +373,6 @@ class VolumeSession:
                 self._prompts[(axis, index)] = {"box": [float(v) for v in box], "points": [], "labels": [],  # clicks keep the box
                                                 "score": out.score}
                 report.written.append(index)
-                self._prefetch_ahead(axis, index, direction)
                 previous = mask2d
                 index += direction
                 done += 1
