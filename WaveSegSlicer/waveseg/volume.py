@@ -125,9 +125,9 @@ class VolumeSession:
     def _prefetch_ahead(self, axis: int, index: int, direction: int, limits: tuple[int, int], depth: int = 2) -> None:
         """Queue the ``depth`` slices after ``index`` in ``direction`` (within ``limits``): while
         propagation decodes one slice, the next is encoded in the background."""
-        ahead = [index + d * direction for d in range(1, depth + 1)]
-        if self.prefetch_enabled and any(limits[0] <= i <= limits[1] for i in ahead):
-            self._cache.prefetch([(axis, i) for i in ahead if limits[0] <= i <= limits[1]])
+        ahead = [i for i in (index + d * direction for d in range(1, depth + 1)) if limits[0] <= i <= limits[1]]
+        if self.prefetch_enabled and ahead:
+            self._cache.prefetch([(axis, i) for i in ahead])
 
     def image_changed(self) -> None:
         """Call after modifying ``volume`` in place: drops every cached embedding."""
