@@ -26,6 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from scripts_common import VOLUMES
 from waveseg.metrics import dice, iou
@@ -33,6 +34,7 @@ from waveseg.predictor import Segmenter
 from waveseg.prompt_simulation import jittered_box, next_click, tight_box
 
 MAX_CLICKS = 20
+DEFAULT_REPORT = "reports/benchmark.md"
 
 
 def click_loop(seg: Segmenter, encoded, truth: np.ndarray, box, n_clicks: int, timings: list[float]):
@@ -57,7 +59,7 @@ def click_loop(seg: Segmenter, encoded, truth: np.ndarray, box, n_clicks: int, t
     return masks
 
 
-def evaluate(seg: Segmenter, data, limit: int, seed: int) -> dict:
+def evaluate(seg: Segmenter, data, limit: int, seed: int, label: str) -> dict:
     rng = np.random.default_rng(seed)
     results = defaultdict(list)
     enc_times, click_times = [], []
@@ -66,6 +68,7 @@ def evaluate(seg: Segmenter, data, limit: int, seed: int) -> dict:
     chosen = np.unique(np.linspace(0, n - 1, min(limit, n)).astype(int))  # spread over all held-out sets
     for m in chosen:
         by_slice[int(data["mask_slice"][m])].append(int(m))
+    bar = tqdm(total=len(chosen), desc=label, unit="mask")
     for s, mask_ids in by_slice.items():
         image = data["images"][s]
         start = time.perf_counter()
@@ -89,6 +92,8 @@ def evaluate(seg: Segmenter, data, limit: int, seed: int) -> dict:
                 results[f"noc{threshold}"].append(reached[0] if reached else MAX_CLICKS)
             results["box_5clicks"].append(dice(click_loop(seg, encoded, truth, box, 5, click_times)[-1], truth))
             results["structure"].append(str(data["mask_name"][m]))
+            bar.update(1)
+    bar.close()
     results["enc_ms"] = 1000 * statistics.median(enc_times)
     results["click_ms"] = 1000 * statistics.median(click_times)
     return results
@@ -118,7 +123,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["litemedsam"])
     parser.add_argument("--limit", type=int, default=10_000, help="at most this many structure masks (evenly spread)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--report", default="reports/benchmark.md")
+    parser.add_argument("--report", default=DEFAULT_REPORT)
     parser.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"],
                         help="where encoders and decoders run, the same for every model (Segmenter's runtime)")
     args = parser.parse_args()
@@ -131,12 +136,12 @@ def main() -> None:
         label = seg.card.name if name != "litemedsam" else "litemedsam"
         if label in summaries:  # two versions of one model: tell them apart by their folder
             label = f"{label} ({Path(name).parent.name})"
-        summaries[label] = summarize(evaluate(seg, data, args.limit, args.seed))
-        print(f"{label}: done", flush=True)
+        summaries[label] = summarize(evaluate(seg, data, args.limit, args.seed, label))
     ref = summaries.get("litemedsam")
     lines = [
         "# WaveSeg benchmark (held-out split)", "",
-        f"Command: `.venv/bin/python scripts/evaluate.py --models {' '.join(args.models)} --limit {args.limit} --runtime {args.runtime}`", "",
+        f"Command: `.venv/bin/python scripts/evaluate.py --models {' '.join(args.models)} --limit {args.limit} --runtime {args.runtime}"
+        f"{'' if args.report == DEFAULT_REPORT else ' --report ' + args.report}`", "",
         f"Runtime: {seg.runtime} (encoders and per-click decoder, the same for every model).", "",
         f"{next(iter(summaries.values()))['n']} structure masks on held-out slices (configs/data_split.json, test part); "
         "Dice in the 256 x 256 model frame; all models in one process on the same prompts.", "",
