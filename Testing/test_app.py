@@ -123,6 +123,38 @@ def _square(window) -> np.ndarray:
     return square
 
 
+def test_opening_reads_and_loads_the_model_off_the_gui_thread(qtbot, segmenter, tmp_path, monkeypatch):
+    from waveseg.app.main_window import MainWindow
+
+    monkeypatch.setenv("WAVESEG_PROFILES_DIR", str(tmp_path / "profiles"))
+    loaded_on = []
+    win = MainWindow(lambda profile: loaded_on.append(threading.get_ident()) or segmenter, with_3d=False, prefetch=False)
+    qtbot.addWidget(win)
+    win.open_sample()
+    assert win.document is None and "opening" in win.statusBar().currentMessage()
+    win.runner.wait()
+    assert loaded_on and loaded_on[0] != threading.get_ident()
+    assert win.document is not None and win.document.segmenter is segmenter
+    assert win.views[0].volume is win.document.image.array
+
+
+def test_a_bad_file_is_reported_and_keeps_the_open_image(window, tmp_path, monkeypatch):
+    from Qt import QtWidgets
+
+    from waveseg.app.demo_state import demo_state
+
+    demo_state(window, propagate=False)
+    before = window.document
+    bad = tmp_path / "broken.nii.gz"
+    bad.write_bytes(b"not an image")
+    warnings_shown = []  # the modal dialog itself would block the test
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda parent, title, text: warnings_shown.append(text))
+    window.open_image(bad)
+    window.runner.wait()
+    assert len(warnings_shown) == 1 and "broken.nii.gz" in warnings_shown[0]
+    assert window.document is before and before.segment.mask.any()
+
+
 def test_gui_stays_responsive_while_propagating(window, qtbot):
     from Qt import QtCore
 

@@ -34,6 +34,7 @@ def settle(window, seconds: float = 1.0) -> None:
 def demo_state(window, propagate: bool = True) -> None:
     """Open the sample, drag the demo box on axial slice 8, optionally propagate."""
     window.open_sample()
+    window.runner.wait()  # the image is read (and the model loaded) on the worker thread
     axial = window.views[0]
     axial.set_index(DEMO_SLICE)
     drag_box(axial, DEMO_BOX)

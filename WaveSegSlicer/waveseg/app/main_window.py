@@ -119,16 +119,29 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- files --------------------------------------------------------------------------------------------
     def open_image(self, path: str | os.PathLike) -> None:
+        """Read the image (and, the first time, load the model) on the worker thread: a DICOM
+        series or the first model load takes seconds, and the window keeps responding meanwhile."""
         from waveseg.io import read_image
 
-        try:
+        segmenter = self.segmenter
+
+        def load() -> Document:
             image = read_image(path)
-            if self.segmenter is None:
-                self.segmenter = self.load_segmenter(self.profile)
-            document = Document(image, self.segmenter, prefetch=self.prefetch)
-        except Exception as exc:  # a bad file: tell the user, keep the current image
+            return Document(image, segmenter or self.load_segmenter(self.profile), prefetch=self.prefetch)
+
+        def failed(exc: Exception) -> None:  # a bad file: tell the user, keep the current image
+            self.statusBar().clearMessage()
             QtWidgets.QMessageBox.warning(self, "WaveSeg", f"Cannot open {path}:\n{exc}")
-            return
+
+        if self.runner.submit(load, lambda document: self._show_document(document, path), failed):
+            self.statusBar().showMessage(f"opening {os.path.basename(str(path))} ...")
+        else:
+            self.statusBar().showMessage("still working on the previous request", 3000)
+
+    def _show_document(self, document: Document, path: str | os.PathLike) -> None:
+        self.statusBar().clearMessage()
+        self.segmenter = document.segmenter
+        image = document.image
         if self.document is not None:
             self.document.close()
         self.document = document
