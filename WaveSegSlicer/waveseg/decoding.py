@@ -69,15 +69,14 @@ class PromptDecoder:
         decoding = self._multi if multimask else self._single
         use_graph = not multimask  # multimask decoding runs in torch
 
-        if not self._has_terms(embedding, key) and not _same(self._decoded_once, embedding, key):
-            self._decoded_once = (embedding, key)  # a second decode of this image will compute its terms
-            out = self._first_graph(embedding, *prompts, key=key) if self._first_graph is not None and use_graph else None
-            if out is not None:
-                return torch.from_numpy(out[0]), torch.from_numpy(out[1])
-            logits, iou = decoding.decode(image_tokens(embedding), None, *prompts)
-            return logits.float().cpu(), iou.float().cpu()
-
         if not self._has_terms(embedding, key):
+            if not _same(self._decoded_once, embedding, key):  # this image's first decode
+                self._decoded_once = (embedding, key)  # a second decode of it will compute its terms
+                out = self._first_graph(embedding, *prompts, key=key) if self._first_graph is not None and use_graph else None
+                if out is not None:
+                    return torch.from_numpy(out[0]), torch.from_numpy(out[1])
+                logits, iou = decoding.decode(image_tokens(embedding), None, *prompts)
+                return logits.float().cpu(), iou.float().cpu()
             out = self._terms_graph(embedding, key=key) if self._terms_graph is not None else None
             self._terms = tuple(torch.from_numpy(a) for a in out) if out is not None else self._single.image_terms(embedding)
             self._terms_for = (embedding, key)
