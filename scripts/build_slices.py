@@ -7,11 +7,12 @@ binary 256 x 256 mask per labelled structure present on it. Output: ``<cache>/sl
 with ``images`` (N, 256, 256) uint8, ``valid_hw`` (N, 2), ``source`` (N,) and, per structure
 instance, ``masks`` (M, 256, 256) bool, ``mask_slice`` (M,) index into images, ``mask_name`` (M,).
 
-    .venv/bin/python scripts/build_slices.py
+    .venv/bin/python scripts/build_slices.py [--split configs/data_split.json] [--out DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -77,12 +78,17 @@ def build(entries: list[dict]) -> dict[str, np.ndarray]:
 
 
 def main() -> None:
-    split = json.loads((ROOT / "configs" / "data_split.json").read_text())
-    OUT.mkdir(parents=True, exist_ok=True)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", default=str(ROOT / "configs" / "data_split.json"), help="the split's JSON file")
+    parser.add_argument("--out", default=str(OUT), help="folder for train.npz and test.npz")
+    args = parser.parse_args()
+    split = json.loads(Path(args.split).read_text())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     for part in ("train", "test"):
         arrays = build(split[part])
-        np.savez_compressed(OUT / f"{part}.npz", **arrays)
-        print(f"wrote {OUT / part}.npz: {len(arrays['images'])} slices, {len(arrays['masks'])} masks")
+        np.savez_compressed(out / f"{part}.npz", **arrays)
+        print(f"wrote {out / part}.npz: {len(arrays['images'])} slices, {len(arrays['masks'])} masks")
 
 
 if __name__ == "__main__":
