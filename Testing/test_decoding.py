@@ -7,7 +7,6 @@ import torch
 
 from waveseg.errors import WaveSegError
 from waveseg.metrics import iou
-from waveseg.onnx_graph import weights_key
 from waveseg.predictor import Segmenter, _point_tokens
 from waveseg.sample_data import DEMO_BOX
 
@@ -51,13 +50,13 @@ def test_fast_decoding_gives_the_decoders_numbers(segmenters, sample_slice, back
     encoded = seg.encode(sample_slice)
     # an image's first decode computes its first layer in full; later ones reuse its image terms
     earlier = seg.predict_encoded(encoded, box=DEMO_BOX) if decode == "with image terms" else None
-    assert seg.decoder._has_terms(encoded.embedding, weights_key(seg.decoder._watched())) is False
+    assert seg.decoder.has_terms(encoded.embedding) is False
     mask_input = None
     if with_mask:
         mask_input = (earlier or seg.predict_encoded(seg.encode(sample_slice), box=DEMO_BOX)).logits
     kwargs = dict(PROMPTS[prompt], mask_input=mask_input)
     out = seg.predict_encoded(encoded, **kwargs)
-    assert seg.decoder._has_terms(encoded.embedding, weights_key(seg.decoder._watched())) is (decode == "with image terms")
+    assert seg.decoder.has_terms(encoded.embedding) is (decode == "with image terms")
     logits, scores = _reference(seg, encoded, **kwargs)
     assert np.abs(out.logits - logits).max() < 1e-3
     assert out.score == pytest.approx(float(scores[0]), abs=1e-4)

@@ -69,7 +69,7 @@ def _decoder_times(seg: Segmenter, image: np.ndarray, repeats: int) -> dict[str,
 
         def first_call(decoder=decoder):  # as propagation decodes each slice: once, without image terms
             seg.decoder = decoder
-            decoder._terms_for = decoder._decoded_once = None  # forget that this image was decoded before
+            decoder.forget_image()
             return seg.predict(box=DEMO_BOX, points=[[90, 100]], labels=[1], mask_input=first.logits)
         calls[f"WaveSeg fast decoding ({name}), an image's first decode"] = first_call
     times: dict[str, list[float]] = {name: [] for name in calls}

@@ -45,9 +45,8 @@ class PromptDecoder:
             first = _FirstDecode(self._single).eval()
             self._first_graph = OnnxGraph(lambda: first, _FIRST_INPUTS, _OUTPUTS, watched=self._watched,
                                           dynamic_axes=points_axis, required=runtime == "onnx")
-        self._terms_for: tuple[torch.Tensor, tuple] | None = None
-        self._terms: tuple[torch.Tensor, ...] = ()
-        self._decoded_once: tuple[torch.Tensor, tuple] | None = None  # the image decoded last, without terms
+        self._image: tuple[torch.Tensor, tuple] | None = None  # (embedding, weights key) decoded last
+        self._terms: tuple[torch.Tensor, ...] | None = None  # its image terms, from its second decode on
 
     def _watched(self) -> list[torch.nn.Module]:
         return [self.model.prompt_encoder, self.model.mask_decoder]
@@ -69,17 +68,16 @@ class PromptDecoder:
         decoding = self._multi if multimask else self._single
         use_graph = not multimask  # multimask decoding runs in torch
 
-        if not self._has_terms(embedding, key):
-            if not _same(self._decoded_once, embedding, key):  # this image's first decode
-                self._decoded_once = (embedding, key)  # a second decode of it will compute its terms
-                out = self._first_graph(embedding, *prompts, key=key) if self._first_graph is not None and use_graph else None
-                if out is not None:
-                    return torch.from_numpy(out[0]), torch.from_numpy(out[1])
-                logits, iou = decoding.decode(image_tokens(embedding), None, *prompts)
-                return logits.float().cpu(), iou.float().cpu()
+        if self._image is None or self._image[0] is not embedding or self._image[1] != key:  # this image's first decode
+            self._image, self._terms = (embedding, key), None
+            out = self._first_graph(embedding, *prompts, key=key) if self._first_graph is not None and use_graph else None
+            if out is not None:
+                return torch.from_numpy(out[0]), torch.from_numpy(out[1])
+            logits, iou = decoding.decode(image_tokens(embedding), None, *prompts)
+            return logits.float().cpu(), iou.float().cpu()
+        if self._terms is None:  # its second decode: clicks follow, the terms pay off
             out = self._terms_graph(embedding, key=key) if self._terms_graph is not None else None
             self._terms = tuple(torch.from_numpy(a) for a in out) if out is not None else self._single.image_terms(embedding)
-            self._terms_for = (embedding, key)
         inputs = (*self._terms, *prompts)
         out = self._graph(*inputs, key=key) if self._graph is not None and use_graph else None
         if out is not None:
@@ -87,13 +85,13 @@ class PromptDecoder:
         logits, iou = decoding(*inputs)
         return logits.float().cpu(), iou.float().cpu()
 
-    def _has_terms(self, embedding: torch.Tensor, key: tuple) -> bool:
-        return _same(self._terms_for, embedding, key)
+    def has_terms(self, embedding: torch.Tensor) -> bool:
+        """Whether the next decode of ``embedding`` reuses its image terms (under the current weights)."""
+        return self._terms is not None and self._image[0] is embedding and self._image[1] == weights_key(self._watched())
 
-
-def _same(entry: tuple[torch.Tensor, tuple] | None, embedding: torch.Tensor, key: tuple) -> bool:
-    """Whether ``entry`` (embedding, weights key) is this very embedding under these weights."""
-    return entry is not None and entry[0] is embedding and entry[1] == key
+    def forget_image(self) -> None:
+        """Treat the next decode as its image's first (benchmarks time it this way)."""
+        self._image = self._terms = None
 
 
 class _ImageTerms(torch.nn.Module):
