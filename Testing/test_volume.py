@@ -76,15 +76,33 @@ def test_locked_slices_are_never_overwritten_and_clicks_repropagate(brain_sessio
     assert np.array_equal(brain_session.mask[10], hand) and np.array_equal(brain_session.mask[8], before[8])
 
 
+def _one_click_brain_point(session, index: int, brain: np.ndarray) -> tuple[int, int]:
+    """(x, y) of the point, on a 4 x 4 grid inside ``brain``, whose click on slice ``index`` best
+    matches ``brain`` there (each trial click is undone)."""
+    rows, cols = np.nonzero(brain)
+    grid = [(int(np.percentile(cols, px)), int(np.percentile(rows, py))) for px in (35, 45, 55, 65) for py in (35, 45, 55, 65)]
+
+    def clicked_dice(point):
+        session.click((*point, index), positive=True)
+        result = dice(session.mask[index], brain)
+        session.undo()
+        return result
+
+    return max((p for p in grid if brain[p[1], p[0]]), key=clicked_dice)
+
+
 def test_a_click_beyond_the_propagated_range_extends_it_but_keeps_better_masks(fast_segmenter, sample_volume, brain_volume_mask):
     """Re-propagation after a click replaces a propagated mask only with one the decoder scores at
     least as high (on LiTS, lone clicks on end slices used to drag good neighbours down)."""
+    # One click is ambiguous (the brain, or the white matter or cortical parcel under it); this test
+    # is about re-propagation, so it clicks where the model's one-click answer is the brain.
     session = fast_segmenter.volume_session(sample_volume.array, spacing=sample_volume.spacing, prefetch=False)
     session.box3d((20, 20, 5), (162, 198, 11))  # slices 5..11 only
+    x, y = _one_click_brain_point(session, 3, brain_volume_mask[3])
     before = session.mask.copy()
     scores = {k: session._prompts[(0, k)]["score"] for k in range(5, 12)}
-    session.click((90, 110, 3), positive=True)  # inside the brain, on an unsegmented slice
-    assert session.mask[3, 110, 90] and dice(session.mask[3], brain_volume_mask[3]) > 0.5
+    session.click((x, y, 3), positive=True)  # inside the brain, on an unsegmented slice
+    assert session.mask[3, y, x] and dice(session.mask[3], brain_volume_mask[3]) > 0.5
     for k in range(5, 12):
         if not np.array_equal(session.mask[k], before[k]):
             assert session._prompts[(0, k)]["score"] >= scores[k], k
@@ -92,7 +110,7 @@ def test_a_click_beyond_the_propagated_range_extends_it_but_keeps_better_masks(f
     session.undo()
     for k in range(5, 12):  # masks the decoder rated above anything it can predict are never replaced
         session._prompts[(0, k)]["score"] = 1.01
-    report = session.click((90, 110, 3), positive=True)
+    report = session.click((x, y, 3), positive=True)
     assert report.stopped["forward"].startswith("kept slice 5"), report
     assert np.array_equal(session.mask[5:12], before[5:12])
 
