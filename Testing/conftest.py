@@ -1,7 +1,7 @@
 """Shared fixtures: the embedded real sample (Colin27 T1 + brain mask) and segmenters.
 
 LiteMedSAM is loaded once per test session (it takes seconds); prompt-handling tests that do not
-depend on model quality use the light shipped ``wave-gms``, which is about 30x faster.
+depend on model quality use the light shipped ``wave-gms``, which is much faster.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def litemedsam():
 
 @pytest.fixture(scope="session")
 def fast_segmenter():
-    """The shipped wave-gms (40x faster than LiteMedSAM): for tests of plumbing, not model quality."""
+    """The shipped wave-gms (light and fast): for tests of plumbing, not model quality."""
     from waveseg.predictor import Segmenter
 
     with warnings.catch_warnings():

