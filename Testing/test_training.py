@@ -119,3 +119,45 @@ def test_a_time_budget_cuts_the_stage_and_the_schedule_follows(tiny_slices, tmp_
     assert [r["step"] for r in records] == list(range(1, 22))  # 20 steps to measure, then one more
     assert records[-1]["of"] == 21 and records[-1]["lr"] == 0.0
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 1000
+
+
+def _slices_with_masks(folder: Path, source: Path, masks: np.ndarray) -> Path:
+    data = dict(np.load(source / "train.npz"))
+    np.savez(folder / "train.npz", **{**data, "masks": masks})
+    return folder / "train.npz"
+
+
+def test_spatial_augmentation_moves_image_and_mask_together(tiny_slices, tmp_path):
+    """Flips and affines (MONAI) move the mask with the image; seeded by torch; off by default."""
+    from waveseg.training.data import LabelledSlices
+
+    images = np.load(tiny_slices / "train.npz")["images"]
+    bright = images > 64  # a label that can be recomputed from the moved image (the intensity jitter keeps its rank)
+    npz = _slices_with_masks(tmp_path, tiny_slices, bright)
+    moved = LabelledSlices(npz, spatial_augment=1.0)
+    changed = 0
+    for i in range(len(moved)):
+        torch.manual_seed(i)
+        image, mask = moved[i]
+        assert image.shape == (3, 256, 256) and mask.shape == (256, 256) and mask.dtype == torch.uint8
+        m, moved_image = mask.numpy().astype(bool), image[0].numpy()
+        # the intensity jitter is monotonic: the moved image's brightest pixels, as many as the mask has, are the mask
+        again = moved_image >= np.sort(moved_image.ravel())[-m.sum()]
+        assert 2 * (again & m).sum() / (again.sum() + m.sum()) > 0.9  # interpolation blurs only the edges
+        changed += not np.array_equal(m, bright[i])
+        torch.manual_seed(i)
+        assert torch.equal(moved[i][1], mask)
+    assert changed == len(moved)
+    torch.manual_seed(0)
+    assert np.array_equal(LabelledSlices(npz)[1][1].numpy().astype(bool), bright[1])
+
+
+def test_spatial_augmentation_never_moves_a_small_target_out_of_view(tiny_slices, tmp_path):
+    from waveseg.training.data import MIN_AUGMENTED_PIXELS, LabelledSlices
+
+    corner = np.zeros((4, 256, 256), bool)
+    corner[:, 2:7, 2:7] = True  # 25 pixels at the edge: most shifts or rotations lose it
+    data = LabelledSlices(_slices_with_masks(tmp_path, tiny_slices, corner), spatial_augment=1.0)
+    for seed in range(20):
+        torch.manual_seed(seed)
+        assert data[seed % 4][1].sum() >= MIN_AUGMENTED_PIXELS

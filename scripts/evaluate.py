@@ -6,7 +6,8 @@ All models run in this one process on the same held-out slices and prompts:
   * clicks only (RITM rule: next click at the distance-transform maximum of the larger error
     region, previous logits fed back): Dice after 1/3/5 clicks, NoC@85/@90 (IoU, 20 clicks max);
   * box + 5 corrective clicks;
-  * box Dice with ROI zoom ("auto");
+  * the same box, clicks and box + 5 clicks through ``InteractiveSession`` with ROI zoom ("auto",
+    the public API's default: once the mask is small, a crop around it is re-encoded);
   * median encoder time and median per-click decoder time, and their ratios to LiteMedSAM.
 Slices are the model-frame slices of ``scripts/build_slices.py`` (test part). Writes a Markdown
 report and a Dice-versus-clicks plot.
@@ -59,6 +60,24 @@ def click_loop(seg: Segmenter, encoded, truth: np.ndarray, box, n_clicks: int, t
     return masks
 
 
+def zoom_click_loop(seg: Segmenter, image: np.ndarray, truth: np.ndarray, box, n_clicks: int) -> list[np.ndarray]:
+    """``click_loop`` through the public ``InteractiveSession`` with ``roi_zoom="auto"``."""
+    session = seg.session(image, roi_zoom="auto")
+    prediction = session.set_box(box) if box is not None else None
+    masks = []
+    for _ in range(n_clicks):
+        click = next_click(prediction, truth)
+        if click is not None:
+            prediction = session.add_click(click[0], click[1], positive=bool(click[2]))
+        masks.append(prediction)
+    return masks
+
+
+def clicks_to_reach(masks: list[np.ndarray], truth: np.ndarray, threshold: float) -> int:
+    """NoC: the first click count whose mask reaches IoU ``threshold``; ``MAX_CLICKS`` if none does."""
+    return next((i + 1 for i, mask in enumerate(masks) if iou(mask, truth) >= threshold), MAX_CLICKS)
+
+
 def evaluate(seg: Segmenter, data, limit: int, seed: int, label: str) -> dict:
     rng = np.random.default_rng(seed)
     results = defaultdict(list)
@@ -84,13 +103,14 @@ def evaluate(seg: Segmenter, data, limit: int, seed: int, label: str) -> dict:
             results["box_jitter"].append(dice(seg.predict_encoded(encoded, box=jittered_box(truth, rng)).mask, truth))
             results["box_roi"].append(dice(seg.session(image, roi_zoom="auto").set_box(box), truth))
             clicks = click_loop(seg, encoded, truth, None, MAX_CLICKS, click_times)
-            curve = [dice(c, truth) for c in clicks]
-            results["curve"].append(curve)
-            ious = [iou(c, truth) for c in clicks]
+            results["curve"].append([dice(c, truth) for c in clicks])
             for threshold in (85, 90):
-                reached = [i + 1 for i, v in enumerate(ious) if v >= threshold / 100]
-                results[f"noc{threshold}"].append(reached[0] if reached else MAX_CLICKS)
+                results[f"noc{threshold}"].append(clicks_to_reach(clicks, truth, threshold / 100))
             results["box_5clicks"].append(dice(click_loop(seg, encoded, truth, box, 5, click_times)[-1], truth))
+            zoomed = zoom_click_loop(seg, image, truth, None, MAX_CLICKS)
+            results["click5_roi"].append(dice(zoomed[4], truth))
+            results["noc85_roi"].append(clicks_to_reach(zoomed, truth, 0.85))
+            results["box_5clicks_roi"].append(dice(zoom_click_loop(seg, image, truth, box, 5)[-1], truth))
             results["structure"].append(str(data["mask_name"][m]))
             bar.update(1)
     bar.close()
@@ -105,6 +125,7 @@ def summarize(r: dict) -> dict:
         "n": len(r["box"]), "box_fill": np.mean(r["box_fill"]), "box": np.mean(r["box"]), "box_jitter": np.mean(r["box_jitter"]),
         "box_roi": np.mean(r["box_roi"]), "click1": curve[:, 0].mean(), "click3": curve[:, 2].mean(), "click5": curve[:, 4].mean(),
         "noc85": np.mean(r["noc85"]), "noc90": np.mean(r["noc90"]), "box_5clicks": np.mean(r["box_5clicks"]),
+        "click5_roi": np.mean(r["click5_roi"]), "noc85_roi": np.mean(r["noc85_roi"]), "box_5clicks_roi": np.mean(r["box_5clicks_roi"]),
         "enc_ms": r["enc_ms"], "click_ms": r["click_ms"], "curve": curve.mean(axis=0),
         "by_structure": _by_structure(r, curve),
     }
@@ -153,6 +174,10 @@ def main() -> None:
         lines.append(f"| {label} | {s['box_fill']:.3f} | {s['box']:.3f} | {s['box_jitter']:.3f} | {s['box_roi']:.3f} | {s['click1']:.3f} | "
                      f"{s['click3']:.3f} | {s['click5']:.3f} | {s['noc85']:.1f} | {s['noc90']:.1f} | {s['box_5clicks']:.3f} | "
                      f"{s['enc_ms']:.0f}{ratio} | {s['click_ms']:.0f} |")
+    lines += ["", "With ROI zoom (`InteractiveSession(roi_zoom=\"auto\")`, the public API's default), same prompts:", "",
+              "| model | box | 5 clicks | NoC@85 | box + 5 clicks |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {label} | {s['box_roi']:.3f} | {s['click5_roi']:.3f} | {s['noc85_roi']:.1f} | {s['box_5clicks_roi']:.3f} |"
+              for label, s in summaries.items()]
     lines += ["", "Per structure (Dice): box / 5 clicks / box + 5 clicks", "",
               "| structure | n | " + " | ".join(summaries) + " |", "|---|---:|" + "---|" * len(summaries)]
     for name, (n, *_) in next(iter(summaries.values()))["by_structure"].items():

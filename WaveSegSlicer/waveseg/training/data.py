@@ -40,19 +40,50 @@ class DistillationSlices(Dataset):
         return image[None].expand(3, -1, -1).contiguous(), teacher
 
 
-class LabelledSlices(Dataset):
-    """(image (3, 256, 256) in [0, 1], mask (256, 256) bool as uint8) for each structure instance."""
+MIN_AUGMENTED_PIXELS = 16  # a spatial transform that leaves less of the target than this is undone
 
-    def __init__(self, slices_npz: Path, augment: bool = True) -> None:
+
+def spatial_transform(probability: float):
+    """MONAI's random left-right flip and affine (rotation +-15 deg, zoom 0.75-1.35, shift +-10 %),
+    applied to the image and its mask together; each happens with ``probability``.
+
+    Zooming in shows small structures at the size ROI zoom gives them; zooming out shows large
+    organs smaller, as in a wider field of view (the held-out macaque brain is one).
+    """
+    from monai.transforms import Compose, RandAffined, RandFlipd
+
+    return Compose([
+        RandFlipd(keys=("image", "mask"), prob=probability, spatial_axis=1),
+        RandAffined(keys=("image", "mask"), prob=probability, rotate_range=np.pi / 12, scale_range=(0.35, 0.35),
+                    translate_range=(25, 25), mode=("bilinear", "nearest"), padding_mode="zeros"),
+    ])
+
+
+class LabelledSlices(Dataset):
+    """(image (3, 256, 256) in [0, 1], mask (256, 256) bool as uint8) for each structure instance.
+
+    spatial_augment: probability of each random spatial transform (see ``spatial_transform``);
+    0 leaves the geometry as built.
+    """
+
+    def __init__(self, slices_npz: Path, augment: bool = True, spatial_augment: float = 0.0) -> None:
         data = np.load(slices_npz)
         self.images, self.masks, self.mask_slice = data["images"], data["masks"], data["mask_slice"]
         self.augment = augment
+        self.spatial = spatial_transform(spatial_augment) if augment and spatial_augment > 0 else None
 
     def __len__(self) -> int:
         return len(self.masks)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         image = torch.from_numpy(self.images[self.mask_slice[i]].astype(np.float32) / 255.0)
+        mask = torch.from_numpy(self.masks[i].astype(np.float32))
         if self.augment:
-            image = augment_intensity(image, np.random.default_rng(torch.randint(0, 2**31, ()).item()))
-        return image[None].expand(3, -1, -1).contiguous(), torch.from_numpy(self.masks[i].astype(np.uint8))
+            seed = torch.randint(0, 2**31, ()).item()  # follows torch's seed, so runs repeat
+            image = augment_intensity(image, np.random.default_rng(seed))
+            if self.spatial is not None:
+                self.spatial.set_random_state(seed)
+                moved = self.spatial({"image": image[None], "mask": mask[None]})
+                if moved["mask"].sum() >= MIN_AUGMENTED_PIXELS:
+                    image, mask = moved["image"][0].as_tensor().float(), moved["mask"][0].as_tensor() > 0.5  # plain tensors, not MetaTensors
+        return image[None].expand(3, -1, -1).contiguous(), mask.to(torch.uint8)

@@ -36,6 +36,7 @@ class StageConfig:
     decoder_lr: float = 0.0  # 0 freezes the prompt encoder and mask decoder
     box_prob: float = 0.5
     max_rounds: int = 4
+    spatial_augment: float = 0.0  # fine-tuning: probability of each random flip / affine of image and mask
     cosine_weight: float = 1.0
     time_budget_s: float = 0.0  # > 0: every 20 steps, cut ``steps`` so that the stage ends within this time
 
