@@ -72,6 +72,24 @@ def test_ddp_on_two_cpu_processes_trains_and_writes_a_loadable_model(tiny_slices
     assert card.backbone == "wave-gms" and card.dtype == "float16" and card.training_data
 
 
+def test_a_run_from_shipped_weights_keeps_their_lineage_and_data_provenance(tiny_slices, tmp_path):
+    from waveseg.model_files import models_dir
+
+    shipped = models_dir() / "wave-gms.json"
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"backbone": "wave-gms", "finetune": {"steps": 1, "batch": 1, "lr": 1e-5, "spatial_augment": 0.5}}))
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--config", str(config), "--out", str(out),
+                             "--slices", str(tiny_slices), "--init", str(models_dir() / "wave-gms.safetensors")],
+                            capture_output=True, encoding="utf-8", errors="replace", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, card = load_model(out / "wave-gms.json")
+    _, init_card = load_model(shipped)
+    assert card.notes.startswith(init_card.notes) and '"spatial_augment": 0.5' in card.notes
+    assert card.training_data[: len(init_card.training_data)] == init_card.training_data
+    assert card.training_data[-1] == {"name": "s", "source": "not listed in scripts/train.py", "licence": "unknown"}
+
+
 def test_an_interrupted_run_resumes_from_its_checkpoint(tiny_slices, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, str(ROOT / "scripts" / "train.py"), "--out", str(out), "--slices", str(tiny_slices)]

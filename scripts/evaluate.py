@@ -132,10 +132,11 @@ def summarize(r: dict) -> dict:
 
 
 def _by_structure(r: dict, curve: np.ndarray) -> dict:
-    """structure -> (n, box Dice, Dice after 5 clicks, box + 5 clicks), to show where the gaps are."""
+    """structure -> (n, box Dice, Dice after 5 clicks, box + 5 clicks, NoC@85), to show where the gaps are."""
     names = np.array(r["structure"])
     return {name: (int((names == name).sum()), float(np.mean(np.array(r["box"])[names == name])),
-                   float(curve[names == name, 4].mean()), float(np.mean(np.array(r["box_5clicks"])[names == name])))
+                   float(curve[names == name, 4].mean()), float(np.mean(np.array(r["box_5clicks"])[names == name])),
+                   float(np.mean(np.array(r["noc85"])[names == name])))
             for name in sorted(set(r["structure"]))}
 
 
@@ -178,10 +179,11 @@ def main() -> None:
               "| model | box | 5 clicks | NoC@85 | box + 5 clicks |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {label} | {s['box_roi']:.3f} | {s['click5_roi']:.3f} | {s['noc85_roi']:.1f} | {s['box_5clicks_roi']:.3f} |"
               for label, s in summaries.items()]
-    lines += ["", "Per structure (Dice): box / 5 clicks / box + 5 clicks", "",
+    lines += ["", "Per structure: Dice of box / 5 clicks / box + 5 clicks; NoC@85", "",
               "| structure | n | " + " | ".join(summaries) + " |", "|---|---:|" + "---|" * len(summaries)]
     for name, (n, *_) in next(iter(summaries.values()))["by_structure"].items():
-        cells = [" / ".join(f"{v:.2f}" for v in s["by_structure"][name][1:]) for s in summaries.values()]
+        cells = [" / ".join(f"{v:.2f}" for v in s["by_structure"][name][1:4]) + f"; {s['by_structure'][name][4]:.1f}"
+                 for s in summaries.values()]
         lines.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
     report = Path(args.report)
     report.parent.mkdir(parents=True, exist_ok=True)

@@ -54,6 +54,14 @@ def training_data(train_npz: Path, init_card: ModelCard | None) -> list[dict]:
     return entries
 
 
+def card_notes(config: TrainConfig, config_path: str, init: str | None, init_card: ModelCard | None) -> str:
+    """The card's lineage: the --init model's own notes (its lineage), then this run's config."""
+    this_run = f"{config_path}: {json.dumps(dataclasses.asdict(config))}"
+    if init_card is None:
+        return f"config {this_run}"
+    return f"{init_card.notes} THEN, with --init {init}: config {this_run}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
@@ -107,7 +115,7 @@ def main() -> None:
     if ddp.is_main:
         card = ModelCard(name=config.backbone, backbone=config.backbone, training_data=training_data(slices / "train.npz", init_card),
                          licence="Apache-2.0 (weights); see training_data for the data licences",
-                         notes=f"config: {json.dumps(dataclasses.asdict(config))}")
+                         notes=card_notes(config, args.config, args.init, init_card))
         print(f"wrote {save_model(model.cpu(), card, out)}")
     if ddp.enabled:
         torch.distributed.destroy_process_group()
