@@ -179,3 +179,22 @@ def test_spatial_augmentation_never_moves_a_small_target_out_of_view(tiny_slices
     for seed in range(20):
         torch.manual_seed(seed)
         assert data[seed % 4][1].sum() >= MIN_AUGMENTED_PIXELS
+
+
+def test_averaging_a_model_with_itself_gives_it_back_and_bad_arguments_are_refused(tmp_path):
+    from safetensors.numpy import load_file
+
+    from waveseg.model_files import models_dir
+
+    script = [sys.executable, str(ROOT / "scripts" / "average_models.py")]
+    shipped = str(models_dir() / "wave-gms.json")
+    done = subprocess.run(script + [shipped, shipped, "--out", str(tmp_path / "same")], capture_output=True, encoding="utf-8")
+    assert done.returncode == 0, done.stderr[-3000:]
+    original, averaged = load_file(models_dir() / "wave-gms.safetensors"), load_file(tmp_path / "same" / "wave-gms.safetensors")
+    assert original.keys() == averaged.keys() and all(np.array_equal(original[k], averaged[k]) for k in original)
+    _, card = load_model(tmp_path / "same" / "wave-gms.json")
+    assert card.notes.startswith("weight average: 0.5 x")
+    for bad, message in (([shipped, shipped, "--weight", "1.5"], "--weight must be between 0 and 1"),
+                         ([shipped, str(models_dir() / "hrmedseg-lite.json")], "cannot average a wave-gms model with a hrmedseg-lite")):
+        refused = subprocess.run(script + bad + ["--out", str(tmp_path / "bad")], capture_output=True, encoding="utf-8")
+        assert refused.returncode != 0 and message in refused.stderr and not (tmp_path / "bad").exists()
