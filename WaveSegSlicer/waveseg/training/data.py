@@ -44,7 +44,7 @@ MIN_AUGMENTED_PIXELS = 16  # a spatial transform that leaves less of the target 
 
 
 def spatial_transform(probability: float):
-    """MONAI's random left-right flip and affine (rotation +-15 deg, zoom 0.75-1.35, shift +-10 %),
+    """MONAI's random left-right flip and affine (rotation +-15 deg, scale 0.65-1.35, shift +-25 px, about 10 %),
     applied to the image and its mask together; each happens with ``probability``.
 
     Zooming in shows small structures at the size ROI zoom gives them; zooming out shows large
