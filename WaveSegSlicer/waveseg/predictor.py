@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from waveseg.click_pinning import pin_clicks
 from waveseg.decoding import PromptDecoder
 from waveseg.errors import InvalidPromptError, WaveSegError
 from waveseg.model_files import ModelCard, load_model
@@ -106,6 +107,9 @@ class Segmenter:
 
     Build it with ``Segmenter.from_pretrained``. Not thread-safe: use one per thread (the
     Slicer module and the server run all model calls on one worker thread).
+
+    ``pin_clicks`` (default True) writes every click into a fed-back mask prompt before
+    decoding, so a corrective click is not ignored (see ``waveseg.click_pinning``).
     """
 
     def __init__(self, model: torch.nn.Module, card: ModelCard, device: str = "cpu", runtime: str = "auto") -> None:
@@ -117,6 +121,7 @@ class Segmenter:
         if use_onnx(runtime, self.model):
             self._encoder_graph = OnnxGraph(lambda: self.model.image_encoder, ("image",), ("embedding",), required=runtime == "onnx")
         self._encoded: EncodedImage | None = None
+        self.pin_clicks = True
 
     @property
     def runtime(self) -> str:
@@ -222,6 +227,8 @@ class Segmenter:
             logits, iou = self.model.decode(encoded.embedding, None, None, mask_logits.to(self.device), multimask)
         else:
             coords, labels = _point_tokens(pts, bx, geometry)
+            if mask_logits is not None and self.pin_clicks:
+                mask_logits = pin_clicks(mask_logits, coords, labels)
             logits, iou = self.decoder.decode(encoded.embedding, coords, labels, mask_logits, multimask)
         logits, iou = logits[0].float().cpu(), iou[0].float().cpu()
         masks = logits_to_masks(logits, geometry)
