@@ -7,12 +7,13 @@ from waveseg.click_pinning import PIN_LOGIT, PIN_RADIUS, pin_clicks
 from waveseg.prompt_simulation import next_click
 
 
-def test_pinning_sets_a_disc_per_click_and_leaves_box_corners_padding_and_the_input_alone():
+def test_a_contradicted_click_gets_a_disc_and_box_corners_padding_and_the_input_are_left_alone():
     logits = torch.full((1, 1, 256, 256), -2.0)
+    logits[..., 128:] = 2.0  # the right half is foreground
     coords = torch.tensor([[40.0, 50.0], [200.0, 100.0], [10.0, 10.0], [250.0, 250.0], [0.0, 0.0]])
     labels = torch.tensor([1, 0, 2, 3, -1])
     pinned = pin_clicks(logits, coords, labels)
-    assert torch.all(logits == -2.0)  # a copy, not an in-place edit
+    assert torch.all(logits.abs() == 2.0)  # a copy, not an in-place edit
     assert pinned[0, 0, 50, 40] == PIN_LOGIT and pinned[0, 0, 100, 200] == -PIN_LOGIT
     changed = pinned != logits
     assert not changed[0, 0, :20, :20].any() and not changed[0, 0, 240:, 240:].any()  # labels 2, 3, -1: untouched
@@ -21,7 +22,14 @@ def test_pinning_sets_a_disc_per_click_and_leaves_box_corners_padding_and_the_in
     assert pinned[0, 0, 50, 40 + int(PIN_RADIUS) + 1] == -2.0
 
 
-def test_later_clicks_win_where_discs_overlap():
+def test_clicks_the_logits_already_agree_with_are_left_alone():
+    logits = torch.full((1, 1, 256, 256), 15.0)
+    logits[..., 100:, :] = -15.0
+    pinned = pin_clicks(logits, torch.tensor([[50.0, 50.0], [50.0, 150.0]]), torch.tensor([1, 0]))
+    assert torch.equal(pinned, logits)
+
+
+def test_later_clicks_win_where_discs_of_opposite_labels_overlap():
     pinned = pin_clicks(torch.zeros(1, 1, 256, 256), torch.tensor([[100.0, 100.0], [101.0, 100.0]]), torch.tensor([1, 0]))
     assert pinned[0, 0, 100, 100] == -PIN_LOGIT
 
@@ -59,6 +67,7 @@ def test_training_pins_the_simulated_clicks_into_the_fed_back_logits_only_when_a
     from waveseg.training.simulated_prompts import SimulatedPromptStep
 
     logits = torch.zeros(1, 1, 256, 256)
+    logits[..., 60:80, 50:70] = 3.0  # a wrong foreground blob under the background click
     clicks = [(30.0, 40.0, 1), (60.0, 70.0, 0)]
     pinned = SimulatedPromptStep(torch.nn.Identity(), pin_clicks=True)._mask_prompt(logits, clicks)
     assert pinned[0, 0, 40, 30] == PIN_LOGIT and pinned[0, 0, 70, 60] == -PIN_LOGIT

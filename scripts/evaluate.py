@@ -4,7 +4,7 @@
 All models run in this one process on the same held-out slices and prompts:
   * box Dice with the tight box and with a jittered box (seeded); the "fill the box" baseline;
   * clicks only (RITM rule: next click at the distance-transform maximum of the larger error
-    region, previous logits fed back): Dice after 1/3/5 clicks, NoC@85/@90 (IoU, 20 clicks max);
+    region, previous logits fed back with the clicks pinned into them, as ``Segmenter`` does): Dice after 1/3/5 clicks, NoC@85/@90 (IoU, 20 clicks max);
   * box + 5 corrective clicks;
   * the same box, clicks and box + 5 clicks through ``InteractiveSession`` with ROI zoom ("auto",
     the public API's default: once the mask is small, a crop around it is re-encoded);
@@ -164,7 +164,8 @@ def main() -> None:
         "# WaveSeg benchmark (held-out split)", "",
         f"Command: `.venv/bin/python scripts/evaluate.py --models {' '.join(args.models)} --limit {args.limit} --runtime {args.runtime}"
         f"{'' if args.report == DEFAULT_REPORT else ' --report ' + args.report}`", "",
-        f"Runtime: {seg.runtime} (encoders and per-click decoder, the same for every model).", "",
+        f"Runtime: {seg.runtime} (encoders and per-click decoder, the same for every model). Click pinning: "
+        f"{'on' if seg.pin_clicks else 'off'} (Segmenter's default; see scripts/bench_click_pinning.py).", "",
         f"{next(iter(summaries.values()))['n']} structure masks on held-out slices (configs/data_split.json, test part); "
         "Dice in the 256 x 256 model frame; all models in one process on the same prompts.", "",
         "| model | box-fill baseline | box | jittered box | box + ROI zoom | 1 click | 3 clicks | 5 clicks | NoC@85 | NoC@90 | box + 5 clicks | encoder ms (ratio) | per-click ms |",

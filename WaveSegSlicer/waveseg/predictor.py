@@ -196,7 +196,8 @@ class Segmenter:
           labels: (N,) 1 = foreground, 0 = background.
           box: (x0, y0, x1, y1) in pixels; corners in any order, clipped to the image.
           mask_input: either the ``logits`` of an earlier prediction ((1, 256, 256) or
-            (256, 256) float) to refine, or an existing (H, W) bool mask to start from.
+            (256, 256) float) to refine, or an existing (H, W) bool mask to start from. With
+            ``pin_clicks`` (the default) the clicks are written into it first.
           multimask: return three candidates (``masks``) and pick the best-scored as ``mask``.
         Returns:
           ``Prediction`` with ``mask`` (H, W) bool, ``score`` and ``logits`` (1, 256, 256).

@@ -2,8 +2,8 @@
 
 Every action returns the current (H, W) bool mask. The image is encoded once, when first
 needed (and a zoomed crop once per crop when ROI zoom is active); each click is decoded together with all earlier
-clicks, the box, and the previous prediction's logits as the mask prompt, so each click refines
-the mask, as SAM was trained to do.
+clicks, the box, and the previous prediction's logits as the mask prompt (with the clicks pinned
+into it, ``waveseg.click_pinning``), so each click refines the mask, as SAM was trained to do.
 """
 
 from __future__ import annotations
