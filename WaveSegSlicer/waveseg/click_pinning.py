@@ -1,14 +1,15 @@
-"""Click pinning: write every click into the mask prompt before decoding.
+"""Click pinning: write the clicks that the fed-back mask prompt contradicts into it before decoding.
 
 SAM-style decoders refine a mask from the earlier prediction's logits (the dense mask prompt)
 plus the clicks (sparse tokens). On the held-out benchmark (``scripts/bench_click_pinning.py``,
 README), the shipped decoder alone left the newest click's own pixel wrong after 80 % of the
 clicks: the fed-back logits outweigh one more point token, so the user clicks the same spot
-again and again. Pinning raises the mask prompt to at least +``PIN_LOGIT`` (foreground click) or
-lowers it to at most -``PIN_LOGIT`` (background click) in a small disc around each click, so the decoder receives
-the requested change in the same dense form as the rest of the mask; with it, the newest
-click's pixel stayed wrong after 9 % of the clicks. It is used at inference
-(``Segmenter.predict_encoded``) and can be used in training (``SimulatedPromptStep``).
+again and again. Where the prompt contradicts a click, pinning raises it to at least
++``PIN_LOGIT`` (foreground click) or lowers it to at most -``PIN_LOGIT`` (background click) in a
+small disc around the click, so the decoder receives the requested change in the same dense
+form as the rest of the mask; with it, the newest click's pixel stayed wrong after 9 % of the
+clicks. It is used at inference (``Segmenter.predict_encoded``) and can be used in training
+(``SimulatedPromptStep``).
 """
 
 from __future__ import annotations

@@ -108,8 +108,8 @@ class Segmenter:
     Build it with ``Segmenter.from_pretrained``. Not thread-safe: use one per thread (the
     Slicer module and the server run all model calls on one worker thread).
 
-    ``pin_clicks`` (default True) writes every click into a fed-back mask prompt before
-    decoding, so a corrective click is not ignored (see ``waveseg.click_pinning``).
+    ``pin_clicks`` (default True) writes each click that a fed-back mask prompt contradicts into
+    it before decoding, so a corrective click is not ignored (see ``waveseg.click_pinning``).
     """
 
     def __init__(self, model: torch.nn.Module, card: ModelCard, device: str = "cpu", runtime: str = "auto") -> None:
@@ -197,7 +197,7 @@ class Segmenter:
           box: (x0, y0, x1, y1) in pixels; corners in any order, clipped to the image.
           mask_input: either the ``logits`` of an earlier prediction ((1, 256, 256) or
             (256, 256) float) to refine, or an existing (H, W) bool mask to start from. With
-            ``pin_clicks`` (the default) the clicks are written into it first.
+            ``pin_clicks`` (the default) the clicks it contradicts are pinned into it first.
           multimask: return three candidates (``masks``) and pick the best-scored as ``mask``.
         Returns:
           ``Prediction`` with ``mask`` (H, W) bool, ``score`` and ``logits`` (1, 256, 256).
