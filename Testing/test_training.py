@@ -86,7 +86,8 @@ def test_a_run_from_shipped_weights_keeps_their_lineage_and_data_provenance(tiny
     assert result.returncode == 0, result.stderr[-3000:]
     _, card = load_model(out / "wave-gms.json")
     _, init_card = load_model(shipped)
-    assert card.notes.startswith(init_card.notes) and '"pin_clicks": true' in card.notes
+    assert card.notes.startswith(init_card.notes) and '"spatial_augment": 0.5' in card.notes
+    assert '"pin_clicks": true' in card.notes
     assert card.training_data[: len(init_card.training_data)] == init_card.training_data
     assert card.training_data[-1] == {"name": "s", "source": "not listed in scripts/train.py", "licence": "unknown"}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from evaluate import MAX_CLICKS, click_loop, clicks_to_reach
+from evaluate import MAX_CLICKS, chosen_masks, click_loop, clicks_to_reach
 from scripts_common import VOLUMES
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
@@ -41,8 +41,7 @@ def newest_click_wrong(masks: list[np.ndarray], truth: np.ndarray) -> list[bool]
 
 
 def run(seg: Segmenter, data: dict, limit: int, label: str) -> dict[bool, dict]:
-    n = len(data["mask_slice"])
-    chosen = np.unique(np.linspace(0, n - 1, min(limit, n)).astype(int))
+    chosen = chosen_masks(data, limit)
     results = {pin: {"click5": [], "noc85": [], "noc90": [], "wrong": []} for pin in (False, True)}
     encoded_slice, encoded = None, None
     for m in tqdm(chosen, desc=label, unit="mask"):

@@ -4,7 +4,8 @@
 All models run in this one process on the same held-out slices and prompts:
   * box Dice with the tight box and with a jittered box (seeded); the "fill the box" baseline;
   * clicks only (RITM rule: next click at the distance-transform maximum of the larger error
-    region, previous logits fed back with the clicks pinned into them, as ``Segmenter`` does): Dice after 1/3/5 clicks, NoC@85/@90 (IoU, 20 clicks max);
+    region, previous logits fed back with the clicks pinned into them, as ``Segmenter`` does):
+    Dice after 1/3/5 clicks, NoC@85/@90 (IoU, 20 clicks max);
   * box + 5 corrective clicks;
   * the same box, clicks and box + 5 clicks through ``InteractiveSession`` with ROI zoom ("auto",
     the public API's default: once the mask is small, a crop around it is re-encoded);
@@ -78,13 +79,18 @@ def clicks_to_reach(masks: list[np.ndarray], truth: np.ndarray, threshold: float
     return next((i + 1 for i, mask in enumerate(masks) if iou(mask, truth) >= threshold), MAX_CLICKS)
 
 
+def chosen_masks(data: dict, limit: int) -> np.ndarray:
+    """Indices of at most ``limit`` held-out masks, evenly spread over all held-out sets."""
+    n = len(data["mask_slice"])
+    return np.unique(np.linspace(0, n - 1, min(limit, n)).astype(int))
+
+
 def evaluate(seg: Segmenter, data, limit: int, seed: int, label: str) -> dict:
     rng = np.random.default_rng(seed)
     results = defaultdict(list)
     enc_times, click_times = [], []
     by_slice = defaultdict(list)
-    n = len(data["mask_slice"])
-    chosen = np.unique(np.linspace(0, n - 1, min(limit, n)).astype(int))  # spread over all held-out sets
+    chosen = chosen_masks(data, limit)
     for m in chosen:
         by_slice[int(data["mask_slice"][m])].append(int(m))
     bar = tqdm(total=len(chosen), desc=label, unit="mask")
