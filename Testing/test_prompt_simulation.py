@@ -1,6 +1,7 @@
 import numpy as np
+from scipy.ndimage import binary_dilation, distance_transform_edt
 
-from waveseg.prompt_simulation import jittered_box, next_click, tight_box
+from waveseg.prompt_simulation import _farthest_inside, jittered_box, next_click, tight_box
 
 
 def test_first_click_is_deep_inside_the_object(brain_mask):
@@ -22,6 +23,18 @@ def test_next_click_goes_to_the_larger_error_region():
     pred[50:60, 0:60] = True  # a large false-positive band
     assert next_click(pred, truth)[2] == 0
     assert next_click(truth, truth) is None
+
+
+def test_farthest_point_on_the_bounding_box_equals_the_whole_frame_transform():
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        region = binary_dilation(rng.random((96, 80)) < 0.003, iterations=int(rng.integers(0, 5)))
+        region[:, : trial % 7] = True  # some regions touch the frame's edge
+        if not region.any():
+            continue
+        distance = distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+        y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
+        assert _farthest_inside(region) == (float(x), float(y), float(distance[y, x]))
 
 
 def test_jittered_boxes_stay_near_the_tight_box_and_inside_the_image(brain_mask):

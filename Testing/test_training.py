@@ -200,3 +200,50 @@ def test_averaging_a_model_with_itself_gives_it_back_and_bad_arguments_are_refus
                          ([shipped, str(models_dir() / "hrmedseg-lite.json")], "cannot average a wave-gms model with a hrmedseg-lite")):
         refused = subprocess.run(script + bad + ["--out", str(tmp_path / "bad")], capture_output=True, encoding="utf-8")
         assert refused.returncode != 0 and message in refused.stderr and not (tmp_path / "bad").exists()
+
+
+def test_one_decoder_call_for_a_batch_gives_each_prompts_own_decode(fast_segmenter, sample_volume):
+    """decode_tokens (the training step's batched decode) against segment-anything's prompt
+    encoder and decoder run on each image alone: box + clicks, clicks + padding, with and
+    without a fed-back mask."""
+    model = fast_segmenter.model
+    images = torch.from_numpy(sample_volume.array[[4, 8, 12], :, :176].astype(np.float32) / 255)
+    images = torch.nn.functional.pad(images, (0, 256 - 176, 0, 256 - images.shape[1]))[:, None].expand(3, 3, 256, 256)
+    # the same number of tokens per image: a box's two corners + 2 clicks, or 3 clicks + the padding point
+    clicks = [torch.tensor([[80.0, 90.0], [40.0, 120.0]]), torch.tensor([[100.0, 60.0], [70.0, 150.0], [90.0, 90.0]]),
+              torch.tensor([[60.0, 60.0], [90.0, 100.0]])]
+    click_labels = [torch.tensor([1, 0]), torch.tensor([1, 1, 0]), torch.tensor([0, 1])]
+    boxes = [torch.tensor([[30.0, 40.0, 150.0, 170.0]]), None, torch.tensor([[50.0, 20.0, 120.0, 200.0]])]
+    with torch.inference_mode():
+        embedding = model.encode(images)
+        masks = torch.randn(3, 1, 256, 256) * 4
+        coords = torch.stack([torch.cat([clicks[b], boxes[b].reshape(2, 2) if boxes[b] is not None else torch.zeros(1, 2)])
+                              for b in range(3)])
+        labels = torch.stack([torch.cat([click_labels[b], torch.tensor([2, 3] if boxes[b] is not None else [-1])])
+                              for b in range(3)])
+        for mask_input in (None, masks):
+            batched, batched_iou = model.decode_tokens(embedding, coords, labels, mask_input)
+            for b in range(3):
+                alone, alone_iou = model.decode(embedding[b : b + 1], (clicks[b][None], click_labels[b][None]), boxes[b],
+                                                None if mask_input is None else mask_input[b : b + 1])
+                torch.testing.assert_close(batched[b : b + 1], alone, atol=1e-4, rtol=1e-4)
+                torch.testing.assert_close(batched_iou[b : b + 1], alone_iou, atol=1e-5, rtol=1e-4)
+
+
+def test_a_batched_click_step_trains_encoder_and_decoder_on_real_masks(tiny_slices):
+    from waveseg.training.data import LabelledSlices
+    from waveseg.training.simulated_prompts import SimulatedPromptStep
+    from waveseg.training.student import build_student
+
+    model = build_student("wave-gms")
+    data = LabelledSlices(tiny_slices / "train.npz", augment=False)
+    images = torch.stack([data[i][0] for i in range(4)])
+    masks = torch.stack([data[i][1] for i in range(4)])
+    step = SimulatedPromptStep(model, box_prob=0.5, max_rounds=3, pin_clicks=True)
+    for seed in range(3):  # different mixes of boxes, clicks and round counts in one batch
+        model.zero_grad()
+        loss = step(images, masks, seed=seed)
+        loss.backward()
+        assert torch.isfinite(loss) and loss > 0
+        assert model.image_encoder.neck.norm.weight.grad.abs().sum() > 0
+        assert model.mask_decoder.iou_token.weight.grad.abs().sum() > 0

@@ -76,13 +76,14 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     ddp = Distributed.from_env()
     torch.manual_seed(config.seed)
-    model = build_student(config.backbone)
     init_card = None
-    if args.init:
-        initial, init_card = load_model(args.init)
+    if args.init:  # LiteMedSAM's weights are not needed then (the accelerator machine has no room for them)
+        model, init_card = load_model(args.init)
         if init_card.backbone != config.backbone:
             raise SystemExit(f"--init {args.init} is a {init_card.backbone} model, but the config trains {config.backbone}")
-        model.load_state_dict(initial.float().state_dict())
+        model = model.float()
+    else:
+        model = build_student(config.backbone)
     resume = load_checkpoint(out / "checkpoint.pt")
     if resume:
         model.load_state_dict(resume["model"])

@@ -35,9 +35,15 @@ def jittered_box(mask: np.ndarray, rng: np.random.Generator, max_shift: float = 
 
 def _farthest_inside(region: np.ndarray) -> tuple[float, float, float]:
     """(x, y, distance) of the point of ``region`` farthest from its border."""
-    distance = distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+    # the transform runs on the region's bounding box only (with a ring of background around
+    # it): the nearest background pixel of any region pixel lies inside that ring, so distances
+    # and the row-major first maximum are those of the whole frame, at a fraction of the cost
+    # for the small error regions that corrective clicks see (training runs thousands of these)
+    rows, cols = np.nonzero(np.any(region, axis=1))[0], np.nonzero(np.any(region, axis=0))[0]
+    y0, x0 = rows[0], cols[0]
+    distance = distance_transform_edt(np.pad(region[y0 : rows[-1] + 1, x0 : cols[-1] + 1], 1))[1:-1, 1:-1]
     y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
-    return float(x), float(y), float(distance[y, x])
+    return float(x + x0), float(y + y0), float(distance[y, x])
 
 
 def next_click(prediction: np.ndarray | None, truth: np.ndarray) -> tuple[float, float, int] | None:

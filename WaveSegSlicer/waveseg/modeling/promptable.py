@@ -74,6 +74,42 @@ class PromptableSegmenter(nn.Module):
             multimask_output=multimask,
         )
 
+    def decode_tokens(
+        self, embedding: torch.Tensor, coords: torch.Tensor, labels: torch.Tensor, mask_input: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode a batch of images, each with its own prompt, in one decoder call (training).
+
+        Arguments:
+          embedding: (B, 256, 64, 64).
+          coords: (B, K, 2) float (x, y) in the 256 x 256 model frame; labels: (B, K) int with
+            1 / 0 = foreground / background click, 2 / 3 = box top-left / bottom-right corner and
+            -1 = padding (SAM's ONNX convention; the same embeddings as ``PromptEncoder`` gives
+            for points, boxes and its padding point).
+          mask_input: (B, 1, 256, 256) logits from a previous prediction, or None for all.
+
+        Returns:
+          (B, 1, 256, 256) mask logits and (B, 1) predicted IoU.
+        """
+        prompt = self.prompt_encoder
+        sparse = prompt.pe_layer.forward_with_coords(coords + 0.5, prompt.input_image_size)
+        sparse = sparse.masked_fill((labels == -1)[..., None], 0.0)
+        label_table = torch.cat([prompt.not_a_point_embed.weight] + [e.weight for e in prompt.point_embeddings])
+        sparse = sparse + label_table[labels + 1]
+        if mask_input is None:
+            dense = prompt.no_mask_embed.weight.reshape(1, -1, 1, 1).expand_as(embedding)
+        else:
+            dense = prompt._embed_masks(mask_input)
+        # segment-anything's MaskDecoder repeats ONE image embedding per prompt set and then adds
+        # the dense prompt; a zero image with each image folded into its dense term gives exactly
+        # image + dense per sample, so a whole batch of images decodes in one call
+        return self.mask_decoder(
+            image_embeddings=torch.zeros_like(embedding[:1]),
+            image_pe=prompt.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=embedding + dense,
+            multimask_output=False,
+        )
+
     def forward(self, images: torch.Tensor, **prompts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode and decode in one call (training); prompts as in ``decode``."""
         return self.decode(self.encode(images), **prompts)

@@ -6,9 +6,15 @@ error region with the previous logits fed back as the mask prompt (no gradient t
 rounds, as in SAM's training; with ``pin_clicks`` the clicks are pinned into those logits, as
 ``Segmenter`` does at inference); the loss is Dice + BCE of the last round's mask plus the MSE of
 the predicted IoU. Coordinates are in the 256 x 256 model frame.
+
+The batch is decoded together, round by round: at round r every sample still clicking has r + 2
+prompt tokens (a box's two corners and r clicks, or r + 1 clicks and SAM's padding point), so
+one decoder call serves them all. This is what makes long click sequences affordable on a GPU.
 """
 
 from __future__ import annotations
+
+from itertools import groupby
 
 import numpy as np
 import torch
@@ -31,39 +37,62 @@ class SimulatedPromptStep(nn.Module):
     def forward(self, images: torch.Tensor, masks: torch.Tensor, seed: int) -> torch.Tensor:
         """images (B, 3, 256, 256) in [0, 1]; masks (B, 256, 256) {0, 1}; returns the mean loss."""
         rng = np.random.default_rng(seed)
+        size = images.shape[0]
         embeddings = self.model.encode(images)
-        losses = []
-        for b in range(images.shape[0]):
-            truth = masks[b].cpu().numpy().astype(bool)
-            box = torch.from_numpy(jittered_box(truth, rng))[None].to(images.device) if rng.random() < self.box_prob else None
-            clicks = [] if box is not None else [next_click(None, truth)]
-            logits = None
-            with torch.no_grad():
-                for _ in range(int(rng.integers(0, self.max_rounds + 1))):
-                    logits, _ = self.model.decode(embeddings[b : b + 1].detach(), self._points(clicks, images.device), box,
-                                                  self._mask_prompt(logits, clicks))
-                    click = next_click((logits[0, 0] > 0).cpu().numpy(), truth)
+        truths = masks.cpu().numpy().astype(bool)
+        boxes = [jittered_box(t, rng) if rng.random() < self.box_prob else None for t in truths]
+        clicks = [[] if box is not None else [next_click(None, t)] for box, t in zip(boxes, truths)]
+        rounds = rng.integers(0, self.max_rounds + 1, size)
+        logits: list[torch.Tensor | None] = [None] * size  # (1, 1, 256, 256) on the CPU
+        with torch.no_grad():
+            for r in range(int(rounds.max(initial=0))):
+                active = [b for b in range(size) if rounds[b] > r]
+                if not active:
+                    break
+                out, _ = self._decode(embeddings.detach(), active, boxes, clicks, logits)
+                out = out.float().cpu()
+                for row, b in enumerate(active):
+                    logits[b] = out[row : row + 1]
+                    click = next_click(out[row, 0].numpy() > 0, truths[b])
                     if click is None:
-                        break
-                    clicks.append(click)
-            logits, iou = self.model.decode(embeddings[b : b + 1], self._points(clicks, images.device), box,
-                                            self._mask_prompt(logits, clicks))
-            target = masks[b : b + 1, None].float()
+                        rounds[b] = r  # perfect: this sample stops clicking
+                    else:
+                        clicks[b].append(click)
+        # the last decode, with gradient, groups samples that have the same prompt shape
+        total = images.new_zeros(())
+        shape = lambda b: (len(clicks[b]) + (boxes[b] is not None), logits[b] is not None)  # noqa: E731
+        for _, group in groupby(sorted(range(size), key=shape), key=shape):
+            group = list(group)
+            out, iou = self._decode(embeddings, group, boxes, clicks, logits)
+            target = masks[group, None].float()
             with torch.no_grad():
-                pred = logits > 0
-                actual_iou = (pred & (target > 0)).sum() / ((pred | (target > 0)).sum().clamp_min(1))
-            losses.append(segmentation_loss(logits, target) + F.mse_loss(iou[:, 0], actual_iou[None].float()))
-        return torch.stack(losses).mean()
+                pred, truth = out > 0, target > 0
+                actual_iou = (pred & truth).sum((1, 2, 3)) / (pred | truth).sum((1, 2, 3)).clamp_min(1)
+            # per-sample Dice and the pixel-mean BCE average over equal-sized samples, so a group's
+            # mean loss times its size sums to the batch mean
+            total = total + len(group) * (segmentation_loss(out, target) + F.mse_loss(iou[:, 0], actual_iou.float()))
+        return total / size
+
+    def _decode(self, embeddings: torch.Tensor, group: list[int], boxes: list, clicks: list, logits: list):
+        """Decode samples ``group`` (all with the same number of prompt tokens) in one call."""
+        device = embeddings.device
+        coords, labels = [], []
+        for b in group:
+            xy = [c[:2] for c in clicks[b]]
+            if boxes[b] is not None:
+                coords.append(xy + [tuple(boxes[b][:2]), tuple(boxes[b][2:])])
+                labels.append([c[2] for c in clicks[b]] + [2, 3])
+            else:
+                coords.append(xy + [(0.0, 0.0)])
+                labels.append([c[2] for c in clicks[b]] + [-1])
+        mask_input = None
+        if logits[group[0]] is not None:
+            mask_input = torch.cat([self._mask_prompt(logits[b], clicks[b]) for b in group]).to(device)
+        return self.model.decode_tokens(embeddings[group], torch.tensor(coords, dtype=torch.float32, device=device),
+                                        torch.tensor(labels, dtype=torch.int64, device=device), mask_input)
 
     def _mask_prompt(self, logits: torch.Tensor | None, clicks: list) -> torch.Tensor | None:
         """The fed-back (1, 1, 256, 256) logits, with the clicks pinned when ``pin_clicks`` is set."""
         if logits is None or not clicks or not self.pin_clicks:
             return logits
         return pin_clicks(logits, [c[:2] for c in clicks], [c[2] for c in clicks])
-
-    @staticmethod
-    def _points(clicks: list, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
-        if not clicks:
-            return None
-        xy = torch.tensor([[c[0], c[1]] for c in clicks], dtype=torch.float32, device=device)[None]
-        return xy, torch.tensor([[c[2] for c in clicks]], dtype=torch.int64, device=device)
