@@ -247,3 +247,27 @@ def test_a_batched_click_step_trains_encoder_and_decoder_on_real_masks(tiny_slic
         assert torch.isfinite(loss) and loss > 0
         assert model.image_encoder.neck.norm.weight.grad.abs().sum() > 0
         assert model.mask_decoder.iou_token.weight.grad.abs().sum() > 0
+
+
+def test_roi_zoom_views_show_a_small_target_as_the_session_encodes_it(tiny_slices):
+    from waveseg.roi import ROI_CONTEXT
+    from waveseg.training.data import LabelledSlices, roi_zoom_view
+
+    data = np.load(tiny_slices / "train.npz")
+    image, brain = data["images"][1], data["masks"][1]
+    assert roi_zoom_view(image, brain, (256, 214), np.random.default_rng(0)) is None  # a large target is not zoomed
+    yy, xx = np.mgrid[:256, :256]
+    small = ((yy - 120) ** 2 + (xx - 100) ** 2 <= 36).astype(np.uint8)  # a disc 13 pixels across
+    view, mask = roi_zoom_view(image, small, (256, 214), np.random.default_rng(0))
+    magnification = (256 / (13 * ROI_CONTEXT)) ** 2
+    assert 0.4 * magnification < mask.sum() / small.sum() < 2.5 * magnification
+    rows, cols = np.nonzero(mask.numpy())
+    assert 64 < rows.mean() < 192 and 64 < cols.mean() < 192  # the target sits in the crop's middle
+    assert view.shape == (256, 256) and 0 <= view.min() and view.max() <= 1 and view.std() > 0.05
+
+    zoomed_set = LabelledSlices(tiny_slices / "train.npz", roi_zoom=1.0)
+    zoomed_set.masks = small[None].repeat(4, 0)
+    torch.manual_seed(0)
+    _, zoomed_mask = zoomed_set[0]
+    assert zoomed_mask.sum() > 3 * small.sum()
+    assert LabelledSlices(tiny_slices / "train.npz", augment=False, roi_zoom=1.0).roi_zoom == 0.0  # evaluation sets never zoom

@@ -101,7 +101,8 @@ def main() -> None:
             if done_index == index:
                 start, optimizer_state = resume["step"], resume["optimizer"]
         dataset = (DistillationSlices(slices / "train.npz", slices / "teacher_train.npy", seed=config.seed)
-                   if stage == "distill" else LabelledSlices(slices / "train.npz", spatial_augment=stage_config.spatial_augment))
+                   if stage == "distill" else LabelledSlices(slices / "train.npz", spatial_augment=stage_config.spatial_augment,
+                                  roi_zoom=stage_config.roi_zoom))
         bar = tqdm(total=stage_config.steps, initial=start, desc=stage, disable=not ddp.is_main)
 
         def log(record: dict) -> None:

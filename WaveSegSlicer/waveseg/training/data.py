@@ -59,18 +59,52 @@ def spatial_transform(probability: float):
     ])
 
 
+def roi_zoom_view(image: np.ndarray, mask: np.ndarray, valid_hw: tuple[int, int],
+                  rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The view ``InteractiveSession`` encodes when ROI zoom is on, or None for a large target.
+
+    image: (256, 256) uint8 slice in the model frame, its content in the top-left ``valid_hw``;
+    mask: (256, 256) {0, 1}. The extent is a jittered box around the mask (as a user's box, or a
+    mask and its clicks, would give); ``waveseg.roi.choose_roi`` picks the crop and the crop goes
+    through the encoder's own normalisation and resize (``Segmenter.encode``), so training sees
+    the magnified, re-rendered crops that inference shows. Returns (image (256, 256) float in
+    [0, 1], mask (256, 256) bool) in the crop's model frame.
+    """
+    from waveseg.predictor import to_model_input
+    from waveseg.preprocess import ResizeGeometry, normalize_intensity
+    from waveseg.prompt_simulation import jittered_box
+    from waveseg.roi import choose_roi
+
+    h, w = (int(v) for v in valid_hw)
+    roi = choose_roi(jittered_box(mask[:h, :w] > 0, rng), (h, w), "auto")
+    if roi is None:
+        return None
+    x0, y0, x1, y1 = roi
+    crop = normalize_intensity(image[y0:y1, x0:x1])
+    geometry = ResizeGeometry.for_shape(*crop.shape)
+    zoomed = to_model_input(crop, geometry)[0, 0]
+    crop_mask = torch.from_numpy(np.ascontiguousarray(mask[y0:y1, x0:x1], dtype=np.float32))[None, None]
+    rh, rw = geometry.resized_hw
+    framed = torch.zeros(256, 256, dtype=torch.bool)
+    framed[:rh, :rw] = torch.nn.functional.interpolate(crop_mask, size=(rh, rw), mode="nearest")[0, 0] > 0.5
+    return zoomed, framed
+
+
 class LabelledSlices(Dataset):
     """(image (3, 256, 256) in [0, 1], mask (256, 256) bool as uint8) for each structure instance.
 
     spatial_augment: probability of each random spatial transform (see ``spatial_transform``);
-    0 leaves the geometry as built.
+    0 leaves the geometry as built. roi_zoom: probability that a small target is shown as ROI
+    zoom shows it (see ``roi_zoom_view``) instead.
     """
 
-    def __init__(self, slices_npz: Path, augment: bool = True, spatial_augment: float = 0.0) -> None:
+    def __init__(self, slices_npz: Path, augment: bool = True, spatial_augment: float = 0.0, roi_zoom: float = 0.0) -> None:
         data = np.load(slices_npz)
         self.images, self.masks, self.mask_slice = data["images"], data["masks"], data["mask_slice"]
+        self.valid_hw = data["valid_hw"]
         self.augment = augment
         self.spatial = spatial_transform(spatial_augment) if augment and spatial_augment > 0 else None
+        self.roi_zoom = roi_zoom if augment else 0.0
 
     def __len__(self) -> int:
         return len(self.masks)
@@ -80,10 +114,19 @@ class LabelledSlices(Dataset):
         mask = torch.from_numpy(self.masks[i].astype(np.float32))
         if self.augment:
             seed = torch.randint(0, 2**31, ()).item()  # follows torch's seed, so runs repeat
-            image = augment_intensity(image, np.random.default_rng(seed))
-            if self.spatial is not None:
-                self.spatial.set_random_state(seed)
-                moved = self.spatial({"image": image[None], "mask": mask[None]})
-                if moved["mask"].sum() >= MIN_AUGMENTED_PIXELS:
-                    image, mask = moved["image"][0].as_tensor().float(), moved["mask"][0].as_tensor() > 0.5  # plain tensors, not MetaTensors
+            zoom_rng = np.random.default_rng((seed, 1))
+            zoomed = None
+            if self.roi_zoom > 0 and zoom_rng.random() < self.roi_zoom:
+                index = self.mask_slice[i]
+                zoomed = roi_zoom_view(self.images[index], self.masks[i], self.valid_hw[index], zoom_rng)
+            if zoomed is not None and zoomed[1].sum() >= MIN_AUGMENTED_PIXELS:
+                image = augment_intensity(zoomed[0], np.random.default_rng(seed))
+                mask = zoomed[1]
+            else:
+                image = augment_intensity(image, np.random.default_rng(seed))
+                if self.spatial is not None:
+                    self.spatial.set_random_state(seed)
+                    moved = self.spatial({"image": image[None], "mask": mask[None]})
+                    if moved["mask"].sum() >= MIN_AUGMENTED_PIXELS:
+                        image, mask = moved["image"][0].as_tensor().float(), moved["mask"][0].as_tensor() > 0.5  # plain tensors, not MetaTensors
         return image[None].expand(3, -1, -1).contiguous(), mask.to(torch.uint8)

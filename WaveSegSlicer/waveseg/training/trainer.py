@@ -38,6 +38,7 @@ class StageConfig:
     max_rounds: int = 4
     spatial_augment: float = 0.0  # fine-tuning: probability of each random flip / affine of image and mask
     pin_clicks: bool = False  # fine-tuning: pin clicks into the fed-back logits, as inference does
+    roi_zoom: float = 0.0  # fine-tuning: probability of showing a small target as ROI zoom shows it
     cosine_weight: float = 1.0
     time_budget_s: float = 0.0  # > 0: every 20 steps, cut ``steps`` so that the stage ends within this time
 
