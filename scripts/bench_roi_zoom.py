@@ -7,12 +7,15 @@ thalamus, hippocampus, amygdala on Colin27, every 3rd axial slice) and LiTS tumo
 side is below the ROI threshold (25 % of the slice's longest side) count, i.e. those that
 ``roi_zoom="auto"`` would zoom on. Needs ``scripts/fetch_data.py`` first.
 
-    .venv/bin/python scripts/bench_roi_zoom.py [--model litemedsam] [--limit 120]
+    .venv/bin/python scripts/bench_roi_zoom.py [--models litemedsam default ...] [--limit 120]
+
+Several models run in one process on the same targets and boxes.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 import warnings
@@ -45,13 +48,13 @@ def small_targets(image: np.ndarray, labels: np.ndarray, wanted: dict[int, str],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="litemedsam")
+    parser.add_argument("--models", nargs="+", default=["litemedsam"], help="names or card paths")
     parser.add_argument("--limit", type=int, default=120, help="at most this many targets per dataset")
     parser.add_argument("--only", choices=("aal", "lits"), help="run one dataset only")
     args = parser.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        seg = Segmenter.from_pretrained(args.model)
+        segmenters = {name: Segmenter.from_pretrained(name) for name in args.models}
     datasets = {}
     if args.only in (None, "aal"):
         datasets["Colin27 AAL deep grey matter"] = small_targets(
@@ -59,24 +62,24 @@ def main() -> None:
     if args.only in (None, "lits"):
         datasets["LiTS tumour components"] = small_targets(
             load_array("lits117_ct.nii.gz"), load_array("lits117_label.nii.gz"), {2: "tumour"}, 4, (-160, 240))
-    print(f"model {args.model}; box Dice of the tight box, ROI zoom off vs on (crop = 2.5 x target, re-encoded)\n")
-    print("| targets | n | Dice, no zoom | Dice, ROI zoom | difference | seconds per target, no zoom / zoom |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("box Dice of the tight box, ROI zoom off vs on (crop = 2.5 x target, re-encoded)\n")
+    print("| model | targets | n | Dice, no zoom | Dice, ROI zoom | difference | seconds per target, no zoom / zoom |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for title, targets in datasets.items():
-        off, on, t_off, t_on = [], [], [], []
-        for i, (name, image, target, box, window) in enumerate(targets):
-            if i >= args.limit:
-                break
-            for mode, scores, times in ((False, off, t_off), (True, on, t_on)):
-                start = time.perf_counter()
-                mask = seg.session(image, window=window, roi_zoom=mode).set_box(box)
-                times.append(time.perf_counter() - start)
-                scores.append(dice(mask, target))
-        if not off:
-            continue
-        m_off, m_on = statistics.mean(off), statistics.mean(on)
-        print(f"| {title} | {len(off)} | {m_off:.3f} | {m_on:.3f} | {m_on - m_off:+.3f} | "
-              f"{statistics.median(t_off):.2f} / {statistics.median(t_on):.2f} |")
+        targets = list(itertools.islice(targets, args.limit))
+        for name, seg in segmenters.items():
+            off, on, t_off, t_on = [], [], [], []
+            for _, image, target, box, window in targets:
+                for mode, scores, times in ((False, off, t_off), (True, on, t_on)):
+                    start = time.perf_counter()
+                    mask = seg.session(image, window=window, roi_zoom=mode).set_box(box)
+                    times.append(time.perf_counter() - start)
+                    scores.append(dice(mask, target))
+            if not off:
+                continue
+            m_off, m_on = statistics.mean(off), statistics.mean(on)
+            print(f"| {name} | {title} | {len(off)} | {m_off:.3f} | {m_on:.3f} | {m_on - m_off:+.3f} | "
+                  f"{statistics.median(t_off):.2f} / {statistics.median(t_on):.2f} |")
 
 
 if __name__ == "__main__":

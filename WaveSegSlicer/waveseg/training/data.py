@@ -71,7 +71,7 @@ def roi_zoom_view(image: np.ndarray, mask: np.ndarray, valid_hw: tuple[int, int]
     [0, 1], mask (256, 256) bool) in the crop's model frame.
     """
     from waveseg.predictor import to_model_input
-    from waveseg.preprocess import ResizeGeometry, normalize_intensity
+    from waveseg.preprocess import MODEL_INPUT_SIZE, ResizeGeometry, normalize_intensity
     from waveseg.prompt_simulation import jittered_box
     from waveseg.roi import choose_roi
 
@@ -85,7 +85,7 @@ def roi_zoom_view(image: np.ndarray, mask: np.ndarray, valid_hw: tuple[int, int]
     zoomed = to_model_input(crop, geometry)[0, 0]
     crop_mask = torch.from_numpy(np.ascontiguousarray(mask[y0:y1, x0:x1], dtype=np.float32))[None, None]
     rh, rw = geometry.resized_hw
-    framed = torch.zeros(256, 256, dtype=torch.bool)
+    framed = torch.zeros(MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, dtype=torch.bool)
     framed[:rh, :rw] = torch.nn.functional.interpolate(crop_mask, size=(rh, rw), mode="nearest")[0, 0] > 0.5
     return zoomed, framed
 

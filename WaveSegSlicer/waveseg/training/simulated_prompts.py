@@ -9,7 +9,7 @@ the predicted IoU. Coordinates are in the 256 x 256 model frame.
 
 The batch is decoded together, round by round: at round r every sample still clicking has r + 2
 prompt tokens (a box's two corners and r clicks, or r + 1 clicks and SAM's padding point), so
-one decoder call serves them all. This is what makes long click sequences affordable on a GPU.
+one decoder call serves them all, instead of one call per sample.
 """
 
 from __future__ import annotations
@@ -60,8 +60,11 @@ class SimulatedPromptStep(nn.Module):
                         clicks[b].append(click)
         # the last decode, with gradient, groups samples that have the same prompt shape
         total = images.new_zeros(())
-        shape = lambda b: (len(clicks[b]) + (boxes[b] is not None), logits[b] is not None)  # noqa: E731
-        for _, group in groupby(sorted(range(size), key=shape), key=shape):
+
+        def prompt_shape(b: int) -> tuple[int, bool]:  # (prompt tokens - 1, fed-back mask or not)
+            return len(clicks[b]) + (boxes[b] is not None), logits[b] is not None
+
+        for _, group in groupby(sorted(range(size), key=prompt_shape), key=prompt_shape):
             group = list(group)
             out, iou = self._decode(embeddings, group, boxes, clicks, logits)
             target = masks[group, None].float()
