@@ -15,19 +15,19 @@ fi
 slices=$1 init=$2 out=$3
 shift 3
 threads=$(( $(nproc) / $# ))
-pids=()
+pids=() names=()
 for config in "$@"; do
   name=$(basename "$config" .json)
   mkdir -p "$out/$name"
   OMP_NUM_THREADS=$(( threads > 0 ? threads : 1 )) "${PYTHON:-python3}" scripts/train.py --config "$config" \
     --init "$init" --slices "$slices" --out "$out/$name" > "$out/$name/stdout.log" 2>&1 &
-  pids+=($!)
+  pids+=($!) names+=("$name")
 done
 status=0
 for i in "${!pids[@]}"; do
   if ! wait "${pids[$i]}"; then
-    echo "run $(basename "${@:$((i + 1)):1}" .json) failed; see its stdout.log:" >&2
-    tail -5 "$out/$(basename "${@:$((i + 1)):1}" .json)/stdout.log" >&2
+    echo "run ${names[$i]} failed; see its stdout.log:" >&2
+    tail -5 "$out/${names[$i]}/stdout.log" >&2
     status=1
   fi
 done
