@@ -72,3 +72,20 @@ def test_geometry_keeps_aspect_ratio_and_scales_points():
     np.testing.assert_allclose(g.to_model_xy(np.array([[181, 217]])), [[214, 256]], rtol=1e-6)
     assert ResizeGeometry.for_shape(1, 1).resized_hw == (256, 256)
     assert ResizeGeometry.for_shape(8192, 16).resized_hw == (256, 1)
+
+
+@pytest.mark.parametrize("hw", [(256, 256), (256, 180), (90, 256), (512, 384), (37, 300)])
+def test_logits_to_masks_matches_bilinear_resampling_at_every_size(hw):
+    """At the model frame's own size the resampling is skipped; it must give the same mask."""
+    import torch
+    import torch.nn.functional as F
+
+    from waveseg.predictor import logits_to_masks
+
+    geometry = ResizeGeometry.for_shape(*hw)
+    logits = torch.randn(2, 256, 256, generator=torch.Generator().manual_seed(0))
+    rh, rw = geometry.resized_hw
+    full = F.interpolate(logits[None, :, :rh, :rw], size=hw, mode="bilinear", align_corners=False)[0]
+    masks = logits_to_masks(logits, geometry)
+    assert masks.shape == (2, *hw) and masks.dtype == bool
+    np.testing.assert_array_equal(masks, (full > 0).numpy())

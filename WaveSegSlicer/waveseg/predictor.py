@@ -70,9 +70,10 @@ def to_model_input(image: np.ndarray, geometry: ResizeGeometry) -> torch.Tensor:
 def logits_to_masks(logits: torch.Tensor, geometry: ResizeGeometry) -> np.ndarray:
     """(M, 256, 256) model-frame logits -> (M, H, W) bool masks at the original resolution."""
     rh, rw = geometry.resized_hw
-    valid = logits[None, :, :rh, :rw]
-    full = F.interpolate(valid, size=geometry.original_hw, mode="bilinear", align_corners=False)
-    return (full[0] > 0).numpy()
+    valid = logits[:, :rh, :rw]
+    if (rh, rw) != geometry.original_hw:  # at the same size bilinear resampling is the identity: skip it
+        valid = F.interpolate(valid[None], size=geometry.original_hw, mode="bilinear", align_corners=False)[0]
+    return (valid > 0).numpy()
 
 
 def mask_to_logits(mask: np.ndarray, geometry: ResizeGeometry) -> torch.Tensor:
