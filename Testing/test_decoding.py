@@ -13,6 +13,9 @@ from waveseg.sample_data import DEMO_BOX
 
 CLICKS = [[90, 100], [60, 150]]
 LABELS = [1, 0]
+# enough clicks for the form that projects the image tokens (FastMaskDecoding.prefers_projected_image)
+MANY_CLICKS = [[40 + 9 * i, 60 + 11 * i] for i in range(14)]
+MANY_LABELS = [int(i % 3 != 2) for i in range(14)]
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +44,8 @@ PROMPTS = {
     "box": dict(box=DEMO_BOX),
     "clicks": dict(points=CLICKS, labels=LABELS),
     "box and clicks": dict(points=CLICKS[:1], labels=LABELS[:1], box=DEMO_BOX),
+    "many clicks": dict(points=MANY_CLICKS, labels=MANY_LABELS),
+    "box and many clicks": dict(points=MANY_CLICKS, labels=MANY_LABELS, box=DEMO_BOX),
 }
 
 
@@ -97,11 +102,13 @@ def test_every_step_runs_in_onnxruntime_and_the_model_stays_in_eval_mode(sample_
     encoded = seg.encode(sample_slice)
     seg.predict_encoded(encoded, box=DEMO_BOX)  # first decode
     seg.predict_encoded(encoded, box=DEMO_BOX)  # image terms, then the per-click step
+    seg.predict_encoded(encoded, points=MANY_CLICKS, labels=MANY_LABELS)  # the per-click step for many clicks
     # exporting a module restores its training flag recursively: a wrapper left in training
     # mode once put the whole model in training mode, and everything then ran in torch
     assert not any(m.training for m in seg.model.modules())
     decoder = seg.decoder
     assert seg._encoder_graph.exported and decoder._first_graph.exported and decoder._terms_graph.exported and decoder._graph.exported
+    assert decoder._many_graph.exported
 
 
 def test_a_new_image_gets_its_own_image_terms(segmenters, sample_volume):

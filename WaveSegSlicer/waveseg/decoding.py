@@ -29,15 +29,22 @@ class PromptDecoder:
     runtime: "onnx" (needs onnxruntime and a CPU model), "torch", or "auto" (onnx when possible).
     """
 
+    # with many clicks, project the image tokens instead of re-associating onto the prompt side
+    # (FastMaskDecoding's module doc, point 4); False: always re-associate (bench_engine.py compares)
+    project_image_for_many_clicks = True
+
     def __init__(self, model: torch.nn.Module, runtime: str = "auto") -> None:
         self.model = model
         self._single = FastMaskDecoding(model).eval()
+        self._single_many = FastMaskDecoding(model, project_image=True).eval()  # for many clicks
         self._multi = FastMaskDecoding(model, MULTI_MASK_TOKENS).eval()
-        self._graph = self._terms_graph = self._first_graph = None
+        self._graph = self._many_graph = self._terms_graph = self._first_graph = None
         if use_onnx(runtime, model):
             points_axis = {"point_coords": {1: "points"}, "point_labels": {1: "points"}}
             self._graph = OnnxGraph(lambda: self._single, _INPUTS, _OUTPUTS, watched=self._watched,
                                     dynamic_axes=points_axis, required=runtime == "onnx")
+            self._many_graph = OnnxGraph(lambda: self._single_many, _INPUTS, _OUTPUTS, watched=self._watched,
+                                         dynamic_axes=points_axis, required=runtime == "onnx")
             # eval() matters beyond these wrappers: torch.onnx.export restores the exported module's
             # training flag recursively afterwards, which would put the whole model in training mode
             terms = _ImageTerms(self._single).eval()
@@ -79,7 +86,10 @@ class PromptDecoder:
             out = self._terms_graph(embedding, key=key) if self._terms_graph is not None else None
             self._terms = tuple(torch.from_numpy(a) for a in out) if out is not None else self._single.image_terms(embedding)
         inputs = (*self._terms, *prompts)
-        out = self._graph(*inputs, key=key) if self._graph is not None and use_graph else None
+        many = (self.project_image_for_many_clicks and not multimask
+                and FastMaskDecoding.prefers_projected_image(self.model, coords.shape[1]))
+        graph, decoding = (self._many_graph, self._single_many) if many else (self._graph, decoding)
+        out = graph(*inputs, key=key) if graph is not None and use_graph else None
         if out is not None:
             return torch.from_numpy(out[0]), torch.from_numpy(out[1])
         logits, iou = decoding(*inputs)

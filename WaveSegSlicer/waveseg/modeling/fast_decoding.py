@@ -20,7 +20,10 @@ the library's own sub-modules and weights:
 3. Only the requested mask tokens are upscaled (token 0 for a single mask, 1-3 for multimask).
 4. Every other projection of the 4096 image tokens (later layers, the final attention) is
    re-associated onto the side of the few prompt tokens, where 8 heads x 7 tokens < 128
-   channels make it cheaper (``_tokens_attend_image``, ``_image_attend_tokens``).
+   channels make it cheaper (``_tokens_attend_image``, ``_image_attend_tokens``). With many
+   clicks (8 heads x T tokens > 128 channels, i.e. about 10 clicks or more) that side is the
+   larger one; ``FastMaskDecoding(project_image=True)`` then projects the image tokens as
+   segment-anything does, and ``PromptDecoder`` picks the cheaper form by the click count.
 
 Prompts use the convention of segment-anything's ONNX export: one list of points in the
 256 x 256 model frame with labels 1 (foreground), 0 (background), 2 and 3 (box corners) and
@@ -81,6 +84,15 @@ def _tokens_attend_image(attention: nn.Module, q: Tensor, image_k: Tensor, image
     return attention.out_proj(out.transpose(0, 1).reshape(tokens, n * d))
 
 
+def _image_attend_tokens_projected(attention: nn.Module, k: Tensor, v: Tensor, projected_q: Tensor) -> Tensor:
+    """segment-anything ``Attention.forward`` for 4096 image tokens whose queries (4096, C_internal)
+    are already projected, attending to T prompt tokens k, v (T, 256): the form for many tokens."""
+    n = attention.num_heads
+    qh, kh, vh = _heads(projected_q, n), _heads(attention.k_proj(k), n), _heads(attention.v_proj(v), n)
+    weights = torch.softmax(qh @ kh.transpose(1, 2) / math.sqrt(qh.shape[-1]), dim=-1)  # (n, 4096, T)
+    return attention.out_proj((weights @ vh).transpose(0, 1).reshape(projected_q.shape[0], -1))
+
+
 def _image_attend_tokens(attention: nn.Module, k: Tensor, v: Tensor, image_q: Tensor | None = None,
                          projected_q: Tensor | None = None) -> Tensor:
     """``Attention.forward(image_q, k, v)`` for 4096 image tokens attending to T prompt tokens
@@ -110,11 +122,21 @@ class FastMaskDecoding(nn.Module):
     ``image_terms(embedding)`` once per image, then ``forward`` once per prompt set.
     """
 
-    def __init__(self, model: nn.Module, mask_tokens: tuple[int, ...] = SINGLE_MASK_TOKENS) -> None:
+    def __init__(self, model: nn.Module, mask_tokens: tuple[int, ...] = SINGLE_MASK_TOKENS,
+                 project_image: bool = False) -> None:
         super().__init__()
         self.model = model  # a PromptableSegmenter (its image encoder is not used)
         self.mask_tokens = mask_tokens
+        self.project_image = project_image  # project the image tokens, not the prompt tokens (module doc, point 4)
         self.img_size = MODEL_INPUT_SIZE  # read by SamOnnxModel._embed_points
+
+    @staticmethod
+    def prefers_projected_image(model: nn.Module, num_points: int) -> bool:
+        """Whether ``project_image=True`` is the cheaper form for ``num_points`` point tokens
+        (clicks, box corners, padding): heads x tokens above the attention's internal channels."""
+        attention = model.mask_decoder.transformer.final_attn_token_to_image
+        tokens = 1 + model.mask_decoder.num_mask_tokens + num_points  # IoU token, mask tokens, points
+        return attention.num_heads * tokens > attention.internal_dim
 
     def _layer0(self):
         return self.model.mask_decoder.transformer.layers[0]
@@ -176,21 +198,33 @@ class FastMaskDecoding(nn.Module):
                 k, v = k0 + dense_through(t2i.k_proj.weight), v0 + dense_through(t2i.v_proj.weight)
                 queries = layer.norm2(queries + _tokens_attend(t2i, queries + query_pe, k, v))
             else:
-                queries = layer.norm2(queries + _tokens_attend_image(t2i, queries + query_pe, keys + key_pe, keys))
+                queries = layer.norm2(queries + self._tokens_attend_image(t2i, queries + query_pe, keys + key_pe, keys))
             queries = layer.norm3(queries + layer.mlp(queries))
             q = queries + query_pe
             if index == 0 and layer0_terms is not None:
-                image_q = q0 + dense_through(i2t.q_proj.weight)
-                keys = layer.norm4(keys + _image_attend_tokens(i2t, q, queries, projected_q=image_q))
+                attended = self._image_attend_tokens(i2t, q, queries, projected_q=q0 + dense_through(i2t.q_proj.weight))
             else:
-                keys = layer.norm4(keys + _image_attend_tokens(i2t, q, queries, image_q=keys + key_pe))
+                attended = self._image_attend_tokens(i2t, q, queries, image_q=keys + key_pe)
+            keys = layer.norm4(keys + attended)
         final = transformer.final_attn_token_to_image
-        queries = transformer.norm_final_attn(queries + _tokens_attend_image(final, queries + query_pe, keys + key_pe, keys))
+        queries = transformer.norm_final_attn(queries + self._tokens_attend_image(final, queries + query_pe, keys + key_pe, keys))
 
         hyper = torch.stack([decoder.output_hypernetworks_mlps[i](queries[1 + i]) for i in self.mask_tokens])  # (M, 32)
         masks = self._upscaled_masks(keys, hyper)
         iou = decoder.iou_prediction_head(queries[0])[list(self.mask_tokens)]
         return masks[None], iou[None]
+
+    def _tokens_attend_image(self, attention: nn.Module, q: Tensor, image_k: Tensor, image_v: Tensor) -> Tensor:
+        if self.project_image:
+            return _tokens_attend(attention, q, attention.k_proj(image_k), attention.v_proj(image_v))
+        return _tokens_attend_image(attention, q, image_k, image_v)
+
+    def _image_attend_tokens(self, attention: nn.Module, k: Tensor, v: Tensor, image_q: Tensor | None = None,
+                             projected_q: Tensor | None = None) -> Tensor:
+        if not self.project_image:
+            return _image_attend_tokens(attention, k, v, image_q, projected_q)
+        projected = attention.q_proj(image_q) if projected_q is None else projected_q
+        return _image_attend_tokens_projected(attention, k, v, projected)
 
     def _upscaled_masks(self, keys: Tensor, hyper: Tensor) -> Tensor:
         """(4096, 256) image tokens, (M, 32) hypernetwork outputs -> (M, 256, 256) logits
