@@ -21,7 +21,7 @@ the library's own sub-modules and weights:
 4. Every other projection of the 4096 image tokens (later layers, the final attention) is
    re-associated onto the side of the few prompt tokens, where 8 heads x 7 tokens < 128
    channels make it cheaper (``_tokens_attend_image``, ``_image_attend_tokens``). With many
-   clicks (8 heads x T tokens > 128 channels, i.e. about 10 clicks or more) that side is the
+   clicks (8 heads x T tokens > 128 channels: from 11 clicks, or 10 with a box) that side is the
    larger one; ``FastMaskDecoding(project_image=True)`` then projects the image tokens as
    segment-anything does, and ``PromptDecoder`` picks the cheaper form by the click count.
 
