@@ -28,8 +28,8 @@ from waveseg.predictor import Segmenter
 from waveseg.volume_geometry import SlicePixels, put_slice, take_slice, voxel_to_slice
 
 MIN_SCORE = 0.3  # stop propagating when the decoder's predicted IoU falls below this (0.5 until
-# 2026-11-30: it stopped sagittal propagation through the MNI152 brain at its first slice, scored
-# 0.48, 3D Dice 0.014 -> 0.615 with 0.3; README, "Volumes"),
+# 2026-11-30: it stopped axial propagation through the MNI152 brain at its first slice, scored
+# 0.48, 3D Dice 0.014 -> 0.615 with 0.3; scripts/bench_stop_rule.py, README "Volumes"),
 RELATIVE_SCORE = 0.8  # or below this fraction of the first propagated slice's score (a box prompt
 # always yields some mask, even past the object's end; its predicted IoU is what drops there)
 MAX_AREA_JUMP = 2.5  # ... or when the area changes by more than this factor between slices
