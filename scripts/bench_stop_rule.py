@@ -20,21 +20,20 @@ import warnings
 import numpy as np
 
 import waveseg.volume as volume_module
+from bench_volume import CASES as HELD_OUT_CASES
 from scripts_common import load_array
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
 
-# (title, image, label file, label values or None for "> 0", CT window, z range)
-CASES = [
+# (title, image, label file, label values or None for "> 0", CT window, z range), as bench_volume.CASES
+TRAINING_VOLUME_CASES = [
     ("Colin27 brain (training volume)", "colin27_ch2.nii.gz", "colin27_ch2bet.nii.gz", None, None, None),
     ("MNI152 brain (training volume)", "mni152_t1_brain.nii.gz", "mni152_t1_brain.nii.gz", None, None, None),
     ("Colin27 caudate (training volume)", "colin27_ch2.nii.gz", "colin27_aal.nii.gz", (71, 72), None, None),
     ("MNI152 lateral ventricles (training volume)", "mni152_t1_brain.nii.gz", "mni152_desikan_killiany.nii.gz",
      (4, 5, 43, 44), None, None),
-    ("LiTS liver (upper, held out)", "lits117_ct.nii.gz", "lits117_label.nii.gz", (1, 2), (-160, 240), (72, 128)),
-    ("LiTS tumour (upper, held out)", "lits117_ct.nii.gz", "lits117_label.nii.gz", (2,), (-160, 240), (72, 128)),
-    ("inia19 macaque brain (held out)", "inia19_t1.nii.gz", "inia19_neuromaps.nii.gz", None, None, None),
 ]
+CASES = TRAINING_VOLUME_CASES + HELD_OUT_CASES
 
 
 def box3d_dice(seg: Segmenter, image: np.ndarray, truth: np.ndarray, window) -> float:
