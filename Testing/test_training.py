@@ -271,3 +271,29 @@ def test_roi_zoom_views_show_a_small_target_as_the_session_encodes_it(tiny_slice
     _, zoomed_mask = zoomed_set[0]
     assert zoomed_mask.sum() > 3 * small.sum()
     assert LabelledSlices(tiny_slices / "train.npz", augment=False, roi_zoom=1.0).roi_zoom == 0.0  # evaluation sets never zoom
+
+
+def test_the_boundary_weighted_loss_counts_an_edge_error_more_than_an_interior_one(tiny_slices):
+    from waveseg.training.data import LabelledSlices
+    from waveseg.training.losses import boundary_band, segmentation_loss
+
+    from monai.losses import DiceCELoss
+
+    mask = LabelledSlices(tiny_slices / "train.npz", augment=False)[0][1][None, None].float()
+    band = boundary_band(mask)
+    assert band.sum() > 0 and set(band.unique().tolist()) <= {0.0, 1.0}
+    assert (band * mask).sum() > 0 and (band * (1 - mask)).sum() > 0  # both sides of the edge
+    truth_logits = (mask * 2 - 1) * 4
+    interior = mask - band.clamp(max=1) * mask  # foreground pixels away from the edge
+    picks = [torch.nonzero(region[0, 0])[:40] for region in (interior, band * mask)]
+    assert all(len(p) == 40 for p in picks)
+    losses = {"right": [segmentation_loss(truth_logits, mask, w).item() for w in (0.0, 4.0)]}
+    for name, pixels in zip(("interior", "edge"), picks):  # the same number of pixels flipped
+        wrong = truth_logits.clone()
+        wrong[0, 0, pixels[:, 0], pixels[:, 1]] = -4.0
+        losses[name] = [segmentation_loss(wrong, mask, w).item() for w in (0.0, 4.0)]
+    assert losses["edge"][0] == pytest.approx(losses["interior"][0], rel=1e-4)  # unweighted: alike
+    cost = {name: losses[name][1] - losses["right"][1] for name in ("edge", "interior")}  # weighted
+    assert cost["edge"] > 2 * cost["interior"] > 0
+    # weight 0 is MONAI's Dice + cross-entropy exactly
+    assert segmentation_loss(truth_logits, mask).item() == pytest.approx(DiceCELoss(sigmoid=True)(truth_logits, mask).item())

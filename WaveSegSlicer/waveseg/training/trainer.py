@@ -39,6 +39,7 @@ class StageConfig:
     spatial_augment: float = 0.0  # fine-tuning: probability of each random flip / affine of image and mask
     pin_clicks: bool = False  # fine-tuning: pin clicks into the fed-back logits, as inference does
     roi_zoom: float = 0.0  # fine-tuning: probability of showing a small target as ROI zoom shows it
+    boundary_weight: float = 0.0  # fine-tuning: extra cross-entropy weight near the true edge (losses.segmentation_loss)
     cosine_weight: float = 1.0
     time_budget_s: float = 0.0  # > 0: every 20 steps, cut ``steps`` so that the stage ends within this time
 
@@ -145,7 +146,8 @@ def run_stage(
         return min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine, last_epoch=start_step - 1)
-    step_module = model.image_encoder if stage == "distill" else SimulatedPromptStep(model, config.box_prob, config.max_rounds, config.pin_clicks)
+    step_module = model.image_encoder if stage == "distill" else SimulatedPromptStep(
+        model, config.box_prob, config.max_rounds, config.pin_clicks, config.boundary_weight)
     wrapped = DistributedDataParallel(step_module) if ddp.enabled else step_module
     model.train()
     batches = _batches(_loader(dataset, config.batch, train_config.seed, ddp, config.steps))
