@@ -72,6 +72,45 @@ def test_roi_zoom_encodes_a_crop_around_a_small_target(fast_segmenter, sample_sl
     assert big.state.roi is None
 
 
+def test_a_zoomed_session_keeps_its_crop_while_the_target_still_fits():
+    from waveseg.roi import choose_roi, keep_or_move_roi
+
+    hw = (256, 256)
+    first = np.array([100.0, 100.0, 119.0, 119.0])  # a 20-pixel target
+    crop = choose_roi(first, hw, "auto")
+    assert crop == (84, 84, 134, 134)
+    nudged = first + [-2, 1, 3, 2]  # the mask after a click: a few pixels different
+    assert choose_roi(nudged, hw, "auto") != crop  # a fresh crop would move ...
+    assert keep_or_move_roi(crop, choose_roi(nudged, hw, "auto"), nudged, hw) == crop  # ... the kept one does not
+    grown = np.array([90.0, 100.0, 119.0, 119.0])  # now within 5 px of the crop's left edge
+    assert keep_or_move_roi(crop, choose_roi(grown, hw, "auto"), grown, hw) == choose_roi(grown, hw, "auto")
+    shrunk = np.array([108.0, 108.0, 111.0, 111.0])  # a 4-pixel target: the old crop is too wide for it
+    assert keep_or_move_roi(crop, choose_roi(shrunk, hw, "auto"), shrunk, hw) == (94, 94, 126, 126)
+    at_border = np.array([0.0, 100.0, 19.0, 119.0])  # touching the image's edge: no margin needed there
+    border_crop = choose_roi(at_border, hw, "auto")
+    assert border_crop[0] == 0
+    moved = at_border + [0, 0, 1, 1]
+    assert keep_or_move_roi(border_crop, choose_roi(moved, hw, "auto"), moved, hw) == border_crop
+    assert keep_or_move_roi(None, crop, first, hw) == crop  # nothing to keep
+    assert keep_or_move_roi(crop, None, np.array([0.0, 0.0, 200.0, 200.0]), hw) is None  # grown too big to zoom
+
+
+def test_a_click_just_outside_the_box_keeps_the_zoomed_crop_and_its_encoding(fast_segmenter, sample_slice):
+    from waveseg.session import InteractiveSession
+
+    encodes = {}
+    for keep in (True, False):
+        counting = CountingSegmenter(fast_segmenter)
+        s = InteractiveSession(counting, sample_slice, roi_zoom="auto")
+        s.keep_crop = keep
+        s.set_box((80, 90, 100, 110))
+        crop = s.state.roi
+        s.add_click(102, 100)  # widens the target's extent by 2 px: a fresh crop would move
+        assert (s.state.roi == crop) == keep
+        encodes[keep] = counting.encodes
+    assert encodes == {True: 1, False: 2}
+
+
 def test_start_from_an_existing_mask_then_refine(fast_segmenter, sample_slice, brain_mask):
     s = fast_segmenter.session(sample_slice, roi_zoom=False)
     assert np.array_equal(s.set_mask(brain_mask), brain_mask)

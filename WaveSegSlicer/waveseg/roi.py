@@ -13,6 +13,8 @@ import numpy as np
 ROI_THRESHOLD = 0.25  # "auto" zooms when the target's longest side < 25 % of the image's
 ROI_CONTEXT = 2.5  # crop side = target's longest side x 2.5 (context for the decoder)
 ROI_MIN_SIDE = 32  # pixels; never crop below this
+ROI_KEEP_MARGIN = 0.25  # keep a crop while the target keeps 1/4 of its side as context on each side
+ROI_KEEP_GROWTH = 1.5  # ... and the crop is at most 1.5 x the side a fresh crop would have
 
 
 def target_extent(box: np.ndarray | None, mask: np.ndarray | None, points: np.ndarray | None) -> np.ndarray | None:
@@ -55,3 +57,26 @@ def choose_roi(extent: np.ndarray | None, image_hw: tuple[int, int], mode: str |
     if roi == (0, 0, w, h):
         return None
     return roi
+
+
+def keep_or_move_roi(previous: tuple[int, int, int, int] | None, fresh: tuple[int, int, int, int] | None,
+                     extent: np.ndarray | None, image_hw: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The crop for the next prompt: ``previous`` while it still frames ``extent`` well, else ``fresh``.
+
+    previous: the crop of the last prompt; fresh: ``choose_roi`` for the new extent; both
+    (x0, y0, x1, y1) end-exclusive or None. Each click moves the mask's extent by a few pixels,
+    and so would move a freshly chosen crop. A moved crop costs a new encoding, and the model's
+    own logits (which belong to the old crop) can no longer be fed back, only the binary mask.
+    So the crop is kept while the extent stays inside it with ``ROI_KEEP_MARGIN`` of the
+    target's side as context (waived at the image's border) and it is no more than
+    ``ROI_KEEP_GROWTH`` times the side of ``fresh``.
+    """
+    if previous is None or fresh is None or extent is None:
+        return fresh
+    h, w = image_hw
+    x0, y0, x1, y1 = previous
+    pad = ROI_KEEP_MARGIN * max(extent[2] - extent[0] + 1, extent[3] - extent[1] + 1)
+    framed = ((x0 == 0 or extent[0] - pad >= x0) and (y0 == 0 or extent[1] - pad >= y0)
+              and (x1 == w or extent[2] + pad < x1) and (y1 == h or extent[3] + pad < y1))
+    not_too_big = max(x1 - x0, y1 - y0) <= ROI_KEEP_GROWTH * max(fresh[2] - fresh[0], fresh[3] - fresh[1])
+    return previous if framed and not_too_big else fresh

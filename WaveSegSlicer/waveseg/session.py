@@ -17,7 +17,7 @@ from waveseg.errors import InvalidPromptError
 from waveseg.predictor import EncodedImage, Prediction, Segmenter
 from waveseg.preprocess import as_gray_or_rgb, normalize_intensity
 from waveseg.prompts import validate_box, validate_points
-from waveseg.roi import choose_roi, target_extent
+from waveseg.roi import choose_roi, keep_or_move_roi, target_extent
 
 _MAX_CACHED_CROPS = 4
 
@@ -43,8 +43,12 @@ class InteractiveSession:
       image: (H, W) or (H, W, 3) array, any dtype; window: optional (lo, hi) intensity window.
       roi_zoom: "auto" (default) re-encodes a crop around the target when the box (or mask)
         is smaller than 25 % of the image's longest side; True always crops when the target's
-        extent is known; False never does. Coordinates stay in full-image pixels either way.
+        extent is known; False never does. Once zoomed, the crop stays while it still frames the
+        target (``waveseg.roi.keep_or_move_roi``). Coordinates stay in full-image pixels either way.
     """
+
+    # False: choose a fresh crop at every prompt (scripts/bench_roi_clicks.py compares both)
+    keep_crop = True
 
     def __init__(self, segmenter: Segmenter, image: np.ndarray, window: tuple[float, float] | None = None,
                  roi_zoom: str | bool = "auto") -> None:
@@ -152,6 +156,8 @@ class InteractiveSession:
         prev_mask = previous.mask if previous is not None else None
         extent = target_extent(None if box is None else np.asarray(box), prev_mask, pts)
         roi = choose_roi(extent, self.image_hw, self.roi_zoom)
+        if self.keep_crop and previous is not None:
+            roi = keep_or_move_roi(previous.roi, roi, extent, self.image_hw)
         ox, oy = (roi[0], roi[1]) if roi else (0, 0)
         encoded = self._encoded(roi)
         mask_input = None
