@@ -1,7 +1,7 @@
 """SAM's prompt encoder + mask decoder, computed faster for interactive use on a CPU.
 
 ``FastMaskDecoding`` gives the same numbers as ``PromptableSegmenter.decode`` (to float32
-rounding) for one image, with four changes in how they are computed. segment-anything's
+rounding) for one image, with five changes in how they are computed. segment-anything's
 ``MaskDecoder`` has no hook for any of them, so the forward pass is written out here, calling
 the library's own sub-modules and weights:
 
@@ -24,6 +24,10 @@ the library's own sub-modules and weights:
    clicks (8 heads x T tokens > 128 channels: from 11 clicks, or 10 with a box) that side is the
    larger one; ``FastMaskDecoding(project_image=True)`` then projects the image tokens as
    segment-anything does, and ``PromptDecoder`` picks the cheaper form by the click count.
+5. The final token-to-image attention is computed only for the tokens read after it (the IoU
+   token and the requested mask tokens, 2 to 4 of them): each token attends to the image
+   independently, and the point tokens' outputs are discarded. With so few tokens it is always
+   re-associated (point 4), whatever the click count.
 
 Prompts use the convention of segment-anything's ONNX export: one list of points in the
 256 x 256 model frame with labels 1 (foreground), 0 (background), 2 and 3 (box corners) and
@@ -206,10 +210,14 @@ class FastMaskDecoding(nn.Module):
             else:
                 attended = self._image_attend_tokens(i2t, q, queries, image_q=keys + key_pe)
             keys = layer.norm4(keys + attended)
+        # the final attention only for the tokens read after it (module doc, point 5)
+        read = [0, *(1 + i for i in self.mask_tokens)]  # the IoU token and the requested mask tokens
         final = transformer.final_attn_token_to_image
-        queries = transformer.norm_final_attn(queries + self._tokens_attend_image(final, queries + query_pe, keys + key_pe, keys))
+        queries = transformer.norm_final_attn(
+            queries[read] + _tokens_attend_image(final, (queries + query_pe)[read], keys + key_pe, keys))
 
-        hyper = torch.stack([decoder.output_hypernetworks_mlps[i](queries[1 + i]) for i in self.mask_tokens])  # (M, 32)
+        hyper = torch.stack([decoder.output_hypernetworks_mlps[i](queries[1 + j])
+                             for j, i in enumerate(self.mask_tokens)])  # (M, 32)
         masks = self._upscaled_masks(keys, hyper)
         iou = decoder.iou_prediction_head(queries[0])[list(self.mask_tokens)]
         return masks[None], iou[None]
