@@ -111,6 +111,20 @@ def test_a_click_just_outside_the_box_keeps_the_zoomed_crop_and_its_encoding(fas
     assert encodes == {True: 1, False: 2}
 
 
+def test_auto_zoom_needs_a_box_while_true_also_zooms_on_the_masks_extent(fast_segmenter, sample_slice):
+    small = np.zeros(sample_slice.shape[:2], dtype=bool)
+    small[95:115, 85:105] = True  # a 20-pixel target, below the 25 % threshold
+    rois = {}
+    for mode in ("auto", True):
+        s = fast_segmenter.session(sample_slice, roi_zoom=mode)
+        s.set_mask(small)
+        s.add_click(95, 105)
+        rois[mode] = s.state.roi
+        s.set_box((85, 95, 104, 114))
+        assert s.state.roi is not None  # with a box both zoom
+    assert rois["auto"] is None and rois[True] is not None
+
+
 def test_start_from_an_existing_mask_then_refine(fast_segmenter, sample_slice, brain_mask):
     s = fast_segmenter.session(sample_slice, roi_zoom=False)
     assert np.array_equal(s.set_mask(brain_mask), brain_mask)

@@ -1,11 +1,14 @@
 #!/usr/bin/env python
-"""Click sessions under ROI zoom: a fresh crop at every click vs keeping the crop while it fits.
+"""Click sessions under ROI zoom: off; on the last mask's extent too, fresh or kept crop; on a box's only.
 
 The held-out masks of ``scripts/evaluate.py`` (same choice, same RITM clicks, clicks only and
-box + 5 clicks) run through ``InteractiveSession(roi_zoom="auto")`` twice, with
-``InteractiveSession.keep_crop`` off and on, same model, one process. Reports Dice after 5
-clicks, NoC@85/@90, box + 5 clicks, encodings per session and the median time per click, for
-all masks and for the sessions that zoomed at least once in either mode.
+box + 5 clicks) run through ``InteractiveSession`` four times, same model, one process:
+``roi_zoom=False``; ``roi_zoom="auto"`` zooming on the last mask's extent in click-only sessions
+too (``InteractiveSession.auto_zoom_on_mask``, as before 2026-11-30), with a fresh crop at every
+click and with the crop kept while it fits (``InteractiveSession.keep_crop``); and "auto" as
+shipped, on a box's extent only, crop kept. Reports Dice after 5 clicks, NoC@85/@90, box + 5
+clicks, encodings per session and the median time per click, for all masks and for the
+sessions that zoomed at least once in any mode.
 
     .venv/bin/python scripts/bench_roi_clicks.py [--model default] [--limit 100]
 """
@@ -43,10 +46,10 @@ class CountingSegmenter:
         return getattr(self._segmenter, name)
 
 
-def run_session(seg: Segmenter, image: np.ndarray, truth: np.ndarray, box, n_clicks: int):
+def run_session(seg: Segmenter, image: np.ndarray, truth: np.ndarray, box, n_clicks: int, roi_zoom: str | bool):
     """RITM clicks (after an optional box) -> (masks after each click, encodings, click seconds, zoomed)."""
     counting = CountingSegmenter(seg)
-    session = InteractiveSession(counting, image, roi_zoom="auto")
+    session = InteractiveSession(counting, image, roi_zoom=roi_zoom)
     prediction = session.set_box(box) if box is not None else None
     masks, seconds, zoomed = [], [], session.state.roi is not None
     for _ in range(n_clicks):
@@ -69,19 +72,21 @@ def main() -> None:
         warnings.simplefilter("ignore", UserWarning)
         seg = Segmenter.from_pretrained(args.model)
     data = dict(np.load(VOLUMES.parent / "slices" / "test.npz"))
-    modes = {"fresh crop each click": False, "crop kept while it fits": True}
+    modes = {"no zoom": (False, False, True), "mask's extent too, fresh crop each click": ("auto", True, False),
+             "mask's extent too, crop kept while it fits": ("auto", True, True),
+             "box's extent only, crop kept (shipped)": ("auto", False, True)}
     rows = {mode: [] for mode in modes}
     for m in tqdm(chosen_masks(data, args.limit), unit="mask"):
         image, truth = data["images"][int(data["mask_slice"][m])], data["masks"][m]
-        for mode, keep in modes.items():
-            InteractiveSession.keep_crop = keep
-            clicks, encodes, seconds, zoomed = run_session(seg, image, truth, None, MAX_CLICKS)
-            boxed, box_encodes, box_seconds, box_zoomed = run_session(seg, image, truth, tight_box(truth), 5)
+        for mode, (roi_zoom, on_mask, keep) in modes.items():
+            InteractiveSession.auto_zoom_on_mask, InteractiveSession.keep_crop = on_mask, keep
+            clicks, encodes, seconds, zoomed = run_session(seg, image, truth, None, MAX_CLICKS, roi_zoom)
+            boxed, box_encodes, box_seconds, box_zoomed = run_session(seg, image, truth, tight_box(truth), 5, roi_zoom)
             rows[mode].append({"click5": dice(clicks[4], truth), "noc85": clicks_to_reach(clicks, truth, 0.85),
                                "noc90": clicks_to_reach(clicks, truth, 0.90), "box5": dice(boxed[-1], truth),
                                "encodes": encodes + box_encodes, "seconds": seconds + box_seconds,
                                "zoomed": zoomed or box_zoomed})
-    InteractiveSession.keep_crop = True
+    InteractiveSession.auto_zoom_on_mask, InteractiveSession.keep_crop = False, True
     zoomed = [i for i in range(len(rows[next(iter(modes))])) if any(rows[mode][i]["zoomed"] for mode in modes)]
     print(f"model {args.model}; {len(zoomed)} of {len(rows[next(iter(modes))])} masks zoomed at least once\n")
     print("| crop | masks | 5 clicks | NoC@85 | NoC@90 | box + 5 clicks | encodings per mask (both sessions) | median ms per click |")

@@ -41,14 +41,19 @@ class InteractiveSession:
     Arguments:
       segmenter: the ``Segmenter`` whose model answers the prompts.
       image: (H, W) or (H, W, 3) array, any dtype; window: optional (lo, hi) intensity window.
-      roi_zoom: "auto" (default) re-encodes a crop around the target when the box (or mask)
-        is smaller than 25 % of the image's longest side; True always crops when the target's
-        extent is known; False never does. Once zoomed, the crop stays while it still frames the
-        target (``waveseg.roi.keep_or_move_roi``). Coordinates stay in full-image pixels either way.
+      roi_zoom: "auto" (default) re-encodes a crop around the target when the box (with the
+        clicks) is smaller than 25 % of the image's longest side; True always crops when the
+        target's extent is known, from the box or else the current mask; False never does. Once
+        zoomed, the crop stays while it still frames the target (``waveseg.roi.keep_or_move_roi``).
+        Coordinates stay in full-image pixels either way.
     """
 
     # False: choose a fresh crop at every prompt (scripts/bench_roi_clicks.py compares both)
     keep_crop = True
+    # "auto" zooms on a box's extent only. Without a box the extent would be the last mask's, and
+    # zooming on that cost click-only sessions Dice and clicks; True restores that for
+    # scripts/bench_roi_clicks.py, which compares both
+    auto_zoom_on_mask = False
 
     def __init__(self, segmenter: Segmenter, image: np.ndarray, window: tuple[float, float] | None = None,
                  roi_zoom: str | bool = "auto") -> None:
@@ -154,7 +159,8 @@ class InteractiveSession:
     def _predict(self, points: tuple, labels: tuple, box: tuple | None, previous: SessionState | None) -> SessionState:
         pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
         prev_mask = previous.mask if previous is not None else None
-        extent = target_extent(None if box is None else np.asarray(box), prev_mask, pts)
+        extent_mask = prev_mask if self.roi_zoom is True or self.auto_zoom_on_mask else None
+        extent = target_extent(None if box is None else np.asarray(box), extent_mask, pts)
         roi = choose_roi(extent, self.image_hw, self.roi_zoom)
         if self.keep_crop and previous is not None:
             roi = keep_or_move_roi(previous.roi, roi, extent, self.image_hw)
