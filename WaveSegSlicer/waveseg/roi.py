@@ -64,8 +64,9 @@ def keep_or_move_roi(previous: tuple[int, int, int, int] | None, fresh: tuple[in
     """The crop for the next prompt: ``previous`` while it still frames ``extent`` well, else ``fresh``.
 
     previous: the crop of the last prompt; fresh: ``choose_roi`` for the new extent; both
-    (x0, y0, x1, y1) end-exclusive or None. Each click moves the mask's extent by a few pixels,
-    and so would move a freshly chosen crop. A moved crop costs a new encoding, and the model's
+    (x0, y0, x1, y1) end-exclusive or None. A click near the box's edge, or (with
+    ``roi_zoom=True``) the next mask, moves the target's extent by a few pixels, and so would
+    move a freshly chosen crop. A moved crop costs a new encoding, and the model's
     own logits (which belong to the old crop) can no longer be fed back, only the binary mask.
     So the crop is kept while the extent stays inside it with ``ROI_KEEP_MARGIN`` of the
     target's side as context (waived at the image's border) and it is no more than

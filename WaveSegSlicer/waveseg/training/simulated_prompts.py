@@ -4,8 +4,9 @@ For each sample the prompt is a jittered box (with probability ``box_prob``) or 
 the object's centre, followed by 0..``max_rounds`` rounds of RITM clicks placed in the current
 error region with the previous logits fed back as the mask prompt (no gradient through those
 rounds, as in SAM's training; with ``pin_clicks`` the clicks are pinned into those logits, as
-``Segmenter`` does at inference); the loss is Dice + BCE (optionally weighted to the edge) of the last round's mask plus the MSE of
-the predicted IoU. Coordinates are in the 256 x 256 model frame.
+``Segmenter`` does at inference); the loss is Dice + BCE (the BCE optionally weighted to the true
+edge) of the last round's mask plus the MSE of the predicted IoU. Coordinates are in the 256 x 256
+model frame.
 
 The batch is decoded together, round by round: at round r every sample still clicking has r + 2
 prompt tokens (a box's two corners and r clicks, or r + 1 clicks and SAM's padding point), so
@@ -75,7 +76,8 @@ class SimulatedPromptStep(nn.Module):
                 actual_iou = (pred & truth).sum((1, 2, 3)) / (pred | truth).sum((1, 2, 3)).clamp_min(1)
             # per-sample Dice and the pixel-mean BCE average over equal-sized samples, so a group's
             # mean loss times its size sums to the batch mean
-            total = total + len(group) * (segmentation_loss(out, target, self.boundary_weight) + F.mse_loss(iou[:, 0], actual_iou.float()))
+            loss = segmentation_loss(out, target, self.boundary_weight) + F.mse_loss(iou[:, 0], actual_iou.float())
+            total = total + len(group) * loss
         return total / size
 
     def _decode(self, embeddings: torch.Tensor, group: list[int], boxes: list, clicks: list, logits: list):
