@@ -242,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--point", type=float, nargs=2, action="append", metavar=("X", "Y"), help="foreground click (repeatable)")
     seg.add_argument("--negative", type=float, nargs=2, action="append", metavar=("X", "Y"), help="background click (repeatable)")
     seg.add_argument("--window", type=float, nargs=2, metavar=("LO", "HI"), help="intensity window, e.g. -160 240 for CT")
-    seg.add_argument("--roi-zoom", choices=("auto", "on", "off"), default="auto", help="re-encode a crop around small targets")
+    seg.add_argument("--roi-zoom", choices=("auto", "on", "off"), default="auto",
+                     help="re-encode a crop around small targets (auto: when the box is under 25 %% of the image; on: whenever the box or mask gives the extent)")
     seg.add_argument("-o", "--output", required=True, help="mask file: .nii.gz, .nrrd, .seg.nrrd (image geometry) or .png")
     seg.add_argument("--overlay", help="also write a PNG overlay of the slice, mask and prompts")
     model_options(seg)
