@@ -66,7 +66,7 @@ def test_roi_zoom_encodes_a_crop_around_a_small_target(fast_segmenter, sample_sl
     assert x0 <= 80 and y0 <= 90 and x1 > 100 and y1 > 110 and (x1 - x0) < 181
     assert not mask[:y0].any() and not mask[y1:].any()  # pasted back inside the crop only
     s.add_click(90, 100)  # same crop: no new encoding, and the full image was never needed
-    assert counting.encodes == 1
+    assert counting.encodes == s.encodings == 1
     big = InteractiveSession(counting, sample_slice, roi_zoom="auto")
     big.set_box(DEMO_BOX)
     assert big.state.roi is None
@@ -108,6 +108,7 @@ def test_a_click_just_outside_the_box_keeps_the_zoomed_crop_and_its_encoding(fas
         s.add_click(102, 100)  # widens the target's extent by 2 px: a fresh crop would move
         assert (s.state.roi == crop) == keep
         encodes[keep] = counting.encodes
+        assert s.encodings == counting.encodes  # the session counts its own encodings
     assert encodes == {True: 1, False: 2}
 
 

@@ -31,25 +31,9 @@ from waveseg.prompt_simulation import next_click, tight_box
 from waveseg.session import InteractiveSession
 
 
-class CountingSegmenter:
-    """A Segmenter that counts its encodings (everything else passes through)."""
-
-    def __init__(self, segmenter: Segmenter) -> None:
-        self._segmenter = segmenter
-        self.encodes = 0
-
-    def encode(self, image, window=None):
-        self.encodes += 1
-        return self._segmenter.encode(image, window)
-
-    def __getattr__(self, name):
-        return getattr(self._segmenter, name)
-
-
 def run_session(seg: Segmenter, image: np.ndarray, truth: np.ndarray, box, n_clicks: int, roi_zoom: str | bool):
     """RITM clicks (after an optional box) -> (masks after each click, encodings, click seconds, zoomed)."""
-    counting = CountingSegmenter(seg)
-    session = InteractiveSession(counting, image, roi_zoom=roi_zoom)
+    session = InteractiveSession(seg, image, roi_zoom=roi_zoom)
     prediction = session.set_box(box) if box is not None else None
     masks, seconds, zoomed = [], [], session.state.roi is not None
     for _ in range(n_clicks):
@@ -60,7 +44,7 @@ def run_session(seg: Segmenter, image: np.ndarray, truth: np.ndarray, box, n_cli
             seconds.append(time.perf_counter() - start)
             zoomed |= session.state.roi is not None
         masks.append(prediction)
-    return masks, counting.encodes, seconds, zoomed
+    return masks, session.encodings, seconds, zoomed
 
 
 def main() -> None:

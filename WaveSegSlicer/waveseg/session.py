@@ -67,6 +67,7 @@ class InteractiveSession:
         normalize_intensity(self.image, window)  # refuse an unusable image now, not at the first click
         self._full: EncodedImage | None = None  # encoded on first use (ROI zoom may never need it)
         self._crops: OrderedDict[tuple[int, int, int, int], EncodedImage] = OrderedDict()
+        self.encodings = 0  # images and crops encoded so far (each costs one encoder run)
         self._history: list[SessionState] = [self._empty_state()]
         self._index = 0
 
@@ -147,10 +148,12 @@ class InteractiveSession:
         if roi is None:
             if self._full is None:
                 self._full = self.segmenter.encode(self.image, self.window)
+                self.encodings += 1
             return self._full
         if roi not in self._crops:
             x0, y0, x1, y1 = roi
             self._crops[roi] = self.segmenter.encode(self.image[y0:y1, x0:x1], self.window)
+            self.encodings += 1
             while len(self._crops) > _MAX_CACHED_CROPS:
                 self._crops.popitem(last=False)
         self._crops.move_to_end(roi)
