@@ -19,6 +19,7 @@ import warnings
 from collections import defaultdict
 
 import numpy as np
+from scipy.stats import spearmanr
 from tqdm import tqdm
 
 from evaluate import chosen_masks
@@ -28,12 +29,6 @@ from waveseg.predictor import Segmenter
 from waveseg.prompt_simulation import jittered_box, next_click, tight_box
 
 CLICK_COUNTS = (1, 3, 5, 10, 20)
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation (no tie correction: the scores are continuous)."""
-    ranks = [np.argsort(np.argsort(x)).astype(float) for x in (a, b)]
-    return float(np.corrcoef(*ranks)[0, 1])
 
 
 def collect(seg: Segmenter, data: dict, limit: int, seed: int) -> dict[str, list[tuple[float, float, str]]]:
@@ -77,7 +72,7 @@ def main() -> None:
         for kind, rows in pairs.items():
             predicted, true = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
             print(f"| {kind} | {len(rows)} | {predicted.mean():.3f} | {true.mean():.3f} | {(predicted - true).mean():+.3f} | "
-                  f"{np.abs(predicted - true).mean():.3f} | {spearman(predicted, true):.2f} |")
+                  f"{np.abs(predicted - true).mean():.3f} | {spearmanr(predicted, true).statistic:.2f} |")
         print("\nTight box, per structure:\n")
         print("| structure | n | mean predicted | mean true | mean error |")
         print("|---|---:|---:|---:|---:|")
