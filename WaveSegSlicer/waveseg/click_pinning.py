@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 PIN_RADIUS = 3.0  # model-frame pixels (the frame is 256 x 256); about 1 % of the image side
-PIN_LOGIT = 8.0  # a confident logit (sigmoid 0.9997), below the 10 that stands for a given mask
+PIN_LOGIT = 8.0  # a confident logit (sigmoid 0.9997), near the plateaus of the model's own logits (+7 / -10)
 
 
 def pin_clicks(mask_logits: torch.Tensor, coords, labels, radius: float = PIN_RADIUS, value: float = PIN_LOGIT) -> torch.Tensor:

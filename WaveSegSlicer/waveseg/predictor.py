@@ -23,12 +23,13 @@ import torch.nn.functional as F
 from waveseg.click_pinning import pin_clicks
 from waveseg.decoding import PromptDecoder
 from waveseg.errors import InvalidPromptError, WaveSegError
+from waveseg.mask_prompt import edge_profile_logits
 from waveseg.model_files import ModelCard, load_model
 from waveseg.onnx_graph import OnnxGraph, use_onnx
 from waveseg.preprocess import LOWRES_MASK_SIZE, MODEL_INPUT_SIZE, ResizeGeometry, normalize_intensity
 from waveseg.prompts import validate_box, validate_points
 
-MASK_LOGIT = 10.0  # magnitude of the logits that stand for a given binary mask (mask_input)
+MASK_LOGIT = 10.0  # magnitude of a binary mask_input's logits without the edge profile (mask_profile=False)
 
 
 @dataclass
@@ -76,13 +77,17 @@ def logits_to_masks(logits: torch.Tensor, geometry: ResizeGeometry) -> np.ndarra
     return (valid > 0).numpy()
 
 
-def mask_to_logits(mask: np.ndarray, geometry: ResizeGeometry) -> torch.Tensor:
-    """(H, W) bool mask at image resolution -> (1, 1, 256, 256) logits in the model frame."""
+def mask_to_logits(mask: np.ndarray, geometry: ResizeGeometry, profile: bool = True) -> torch.Tensor:
+    """(H, W) bool mask at image resolution -> (1, 1, 256, 256) logits in the model frame, positive
+    exactly on the resized mask: with ``profile`` falling off at its edge as the model's own logits
+    do (``waveseg.mask_prompt``), else +-``MASK_LOGIT`` everywhere (the rule before 2026-11-30)."""
     t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
     t = F.interpolate(t, size=geometry.resized_hw, mode="bilinear", align_corners=False, antialias=True)
     rh, rw = geometry.resized_hw
-    t = F.pad(t, (0, LOWRES_MASK_SIZE - rw, 0, LOWRES_MASK_SIZE - rh))
-    return (t > 0.5).float() * (2 * MASK_LOGIT) - MASK_LOGIT
+    framed = F.pad(t, (0, LOWRES_MASK_SIZE - rw, 0, LOWRES_MASK_SIZE - rh)) > 0.5
+    if profile:
+        return torch.from_numpy(edge_profile_logits(framed[0, 0].numpy()))[None, None]
+    return framed.float() * (2 * MASK_LOGIT) - MASK_LOGIT
 
 
 def _point_tokens(points: tuple[np.ndarray, np.ndarray] | None, box: np.ndarray | None,
@@ -111,6 +116,8 @@ class Segmenter:
 
     ``pin_clicks`` (default True) writes each click that a fed-back mask prompt contradicts into
     it before decoding, so a corrective click is not ignored (see ``waveseg.click_pinning``).
+    ``mask_profile`` (default True) gives a bool ``mask_input`` the edge profile of the model's own
+    logits instead of +-10 everywhere (see ``waveseg.mask_prompt``).
     """
 
     def __init__(self, model: torch.nn.Module, card: ModelCard, device: str = "cpu", runtime: str = "auto") -> None:
@@ -123,6 +130,7 @@ class Segmenter:
             self._encoder_graph = OnnxGraph(lambda: self.model.image_encoder, ("image",), ("embedding",), required=runtime == "onnx")
         self._encoded: EncodedImage | None = None
         self.pin_clicks = True
+        self.mask_profile = True
 
     @property
     def runtime(self) -> str:
@@ -243,8 +251,7 @@ class Segmenter:
             scores=iou.numpy(),
         )
 
-    @staticmethod
-    def _mask_input_logits(mask_input: np.ndarray | None, geometry: ResizeGeometry) -> torch.Tensor | None:
+    def _mask_input_logits(self, mask_input: np.ndarray | None, geometry: ResizeGeometry) -> torch.Tensor | None:
         if mask_input is None:
             return None
         m = np.asarray(mask_input)
@@ -253,7 +260,7 @@ class Segmenter:
                 raise InvalidPromptError(
                     f"mask_input mask has shape {m.shape}; a mask must match the image, {geometry.original_hw}"
                 )
-            return mask_to_logits(m.astype(bool), geometry)
+            return mask_to_logits(m.astype(bool), geometry, self.mask_profile)
         lowres = (LOWRES_MASK_SIZE, LOWRES_MASK_SIZE)
         if m.shape not in (lowres, (1, *lowres), (1, 1, *lowres)):
             raise InvalidPromptError(
