@@ -15,9 +15,25 @@ import numpy as np
 import pytest
 
 from waveseg.io import read_image
+from waveseg.prompt_simulation import next_click
 from waveseg.sample_data import DEMO_SLICE, SAMPLE_BRAIN_MASK, SAMPLE_T1
 
 DATA = Path(__file__).resolve().parent / "data"
+
+
+def ritm_clicks(segmenter, image, truth, n: int, feed_back: str = "logits") -> list[tuple[np.ndarray, tuple]]:
+    """n RITM clicks through ``Segmenter.predict``, the earlier result fed back as its "logits" or
+    its binary "mask"; returns (mask, (x, y, label) of the click) after each click."""
+    segmenter.set_image(image)
+    points, labels, out, steps = [], [], None, []
+    for _ in range(n):
+        click = next_click(None if out is None else out.mask, truth)
+        points.append(click[:2])
+        labels.append(click[2])
+        earlier = None if out is None else out.logits if feed_back == "logits" else out.mask
+        out = segmenter.predict(points=points, labels=labels, mask_input=earlier)
+        steps.append((out.mask, click))
+    return steps
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own faulthandler plugin, which would replace this file

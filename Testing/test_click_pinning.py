@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
+from conftest import ritm_clicks
 from waveseg.click_pinning import PIN_LOGIT, PIN_RADIUS, pin_clicks
-from waveseg.prompt_simulation import next_click
 
 
 def test_a_contradicted_click_gets_a_disc_and_box_corners_padding_and_the_input_are_left_alone():
@@ -34,26 +34,17 @@ def test_later_clicks_win_where_discs_of_opposite_labels_overlap():
     assert pinned[0, 0, 100, 100] == -PIN_LOGIT
 
 
-def _ritm_clicks(segmenter, image, truth, n):
-    """n RITM clicks, logits fed back; returns for each click whether its own pixel came out right."""
-    segmenter.set_image(image)
-    points, labels, logits, mask, honoured = [], [], None, None, []
-    for _ in range(n):
-        x, y, label = next_click(mask, truth)
-        points.append((x, y))
-        labels.append(label)
-        out = segmenter.predict(points=points, labels=labels, mask_input=logits)
-        mask, logits = out.mask, out.logits
-        honoured.append(bool(mask[int(y), int(x)]) == bool(label))
-    return honoured
+def _honoured(segmenter, image, truth, n):
+    """For each of n RITM clicks (logits fed back), whether its own pixel came out right."""
+    return [bool(mask[int(y), int(x)]) == bool(label) for mask, (x, y, label) in ritm_clicks(segmenter, image, truth, n)]
 
 
 def test_with_pinning_every_corrective_click_is_honoured_on_a_real_slice(fast_segmenter, sample_slice, brain_mask):
     try:
         fast_segmenter.pin_clicks = False
-        unpinned = _ritm_clicks(fast_segmenter, sample_slice, brain_mask, 10)
+        unpinned = _honoured(fast_segmenter, sample_slice, brain_mask, 10)
         fast_segmenter.pin_clicks = True
-        pinned = _ritm_clicks(fast_segmenter, sample_slice, brain_mask, 10)
+        pinned = _honoured(fast_segmenter, sample_slice, brain_mask, 10)
     finally:
         fast_segmenter.pin_clicks = True
     # Why pinning exists: the shipped decoder alone ignores some corrective clicks on this slice

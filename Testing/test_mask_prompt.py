@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
+from conftest import ritm_clicks
 from waveseg.mask_prompt import INSIDE_LOGIT, OUTSIDE_LOGIT, edge_profile_logits, logit_at_distance, signed_distance
 from waveseg.metrics import iou
 from waveseg.predictor import MASK_LOGIT, mask_to_logits
 from waveseg.preprocess import ResizeGeometry
-from waveseg.prompt_simulation import next_click
 
 
 def test_signed_distance_is_half_a_pixel_at_the_edge_and_grows_away_from_it():
@@ -45,25 +45,17 @@ def test_mask_to_logits_gives_the_same_mask_either_way(brain_mask):
     assert np.abs(profiled).min() < 2  # the edge is soft
 
 
-def _clicks_on_mask_feedback(segmenter, image, truth, n):
-    """n RITM clicks, each decoded with the previous *binary* mask fed back; IoU after each."""
-    segmenter.set_image(image)
-    points, labels, mask, ious = [], [], None, []
-    for _ in range(n):
-        x, y, label = next_click(mask, truth)
-        points.append((x, y))
-        labels.append(label)
-        mask = segmenter.predict(points=points, labels=labels, mask_input=mask).mask
-        ious.append(iou(mask, truth))
-    return ious
+def _ious_on_mask_feedback(segmenter, image, truth, n):
+    """IoU after each of n RITM clicks, each decoded with the previous *binary* mask fed back."""
+    return [iou(mask, truth) for mask, _ in ritm_clicks(segmenter, image, truth, n, feed_back="mask")]
 
 
 def test_with_the_profile_a_binary_mask_fed_back_refines_like_logits_on_a_real_slice(fast_segmenter, sample_slice, brain_mask):
     try:
         fast_segmenter.mask_profile = False
-        flat = _clicks_on_mask_feedback(fast_segmenter, sample_slice, brain_mask, 6)
+        flat = _ious_on_mask_feedback(fast_segmenter, sample_slice, brain_mask, 6)
         fast_segmenter.mask_profile = True
-        profiled = _clicks_on_mask_feedback(fast_segmenter, sample_slice, brain_mask, 6)
+        profiled = _ious_on_mask_feedback(fast_segmenter, sample_slice, brain_mask, 6)
     finally:
         fast_segmenter.mask_profile = True
     print("IoU after each click, +-10:", np.round(flat, 3), "profile:", np.round(profiled, 3))

@@ -9,7 +9,7 @@
    ``InteractiveSession`` does while it has them); its binary mask with the edge profile
    (``Segmenter.mask_profile``, the default); its binary mask as +-10 (the rule before 2026-11-30);
    nothing (every click decoded from the clicks alone). A binary mask is what an existing
-   segment, a propagated slice or a moved ROI-zoom crop gives. Reports Dice after 5 clicks,
+   segment, a mask loaded from disk or a moved ROI-zoom crop gives. Reports Dice after 5 clicks,
    NoC@85/@90, box + 5 clicks and NoC@85 per structure.
 
     .venv/bin/python scripts/bench_mask_feedback.py [--model default] [--limit 100] [--profile-masks 40]

@@ -5,9 +5,7 @@ Every model runs in this one process on the same volumes and boxes, through the 
 ``VolumeSession`` propagation; then 3 corrective clicks (RITM rule, each on the currently worst
 slice) are added and the 3D Dice measured again. Sessions prefetch the next slices in a
 background thread as shipped (``--no-prefetch``: each slice is encoded when propagation reaches
-it). A corrective click on a propagated slice refines its binary mask, which is fed back as a
-mask prompt (``Segmenter.mask_profile``; ``--flat-mask-prompt-too`` compares the rule before it).
-Needs scripts/fetch_data.py first.
+it). Needs scripts/fetch_data.py first.
 
     .venv/bin/python scripts/bench_volume.py --models litemedsam runs/wave-gms-small/wave-gms.json
 """
@@ -59,18 +57,12 @@ def main() -> None:
                         help="where encoders and decoders run, the same for every model (Segmenter's runtime)")
     parser.add_argument("--no-prefetch", action="store_true",
                         help="encode every slice when propagation reaches it, instead of the next slices in a background thread")
-    parser.add_argument("--flat-mask-prompt-too", action="store_true",
-                        help="also run each model with a propagated slice's binary mask fed back as +-10, the rule "
-                             "before 2026-11-30, instead of the edge profile (Segmenter.mask_profile)")
     args = parser.parse_args()
     segmenters = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        variants = [(name, True) for name in args.models] + [(name, False) for name in args.models if args.flat_mask_prompt_too]
-        for name, profile in variants:
-            seg = Segmenter.from_pretrained(name, runtime=args.runtime)
-            seg.mask_profile = profile
-            segmenters[name if profile else f"{name} (mask prompt +-10)"] = seg
+        for name in args.models:
+            segmenters[name] = seg = Segmenter.from_pretrained(name, runtime=args.runtime)
             encoded = seg.encode(np.zeros((64, 64), np.float32))
             for _ in range(2):  # an image's first decode, then the per-click step: every graph is exported before timing
                 seg.predict_encoded(encoded, box=(8, 8, 40, 40))
