@@ -48,6 +48,16 @@ def test_existing_mask_can_start_a_prediction(encoded_litemedsam, brain_mask):
     assert out.mask.shape == brain_mask.shape
 
 
+def test_a_mask_may_come_as_bool_integer_labels_or_0_1_floats(fast_segmenter, sample_slice, brain_mask):
+    # nibabel's get_fdata() gives a label file as float64 0/1; Slicer's labelmaps are uint8 or int16
+    fast_segmenter.set_image(sample_slice)
+    clicks = {"points": [[90, 100]], "labels": [0]}
+    as_bool = fast_segmenter.predict(mask_input=brain_mask, **clicks)
+    for other in (brain_mask.astype(np.float64), brain_mask.astype(np.uint8) * 255, brain_mask.astype(np.int16)):
+        out = fast_segmenter.predict(mask_input=other, **clicks)
+        assert np.array_equal(out.mask, as_bool.mask) and out.score == pytest.approx(as_bool.score)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -63,6 +73,7 @@ def test_existing_mask_can_start_a_prediction(encoded_litemedsam, brain_mask):
         ({"box": (400, 400, 500, 500)}, "entirely outside"),
         ({"mask_input": np.zeros((5, 5))}, "mask_input has shape"),
         ({"mask_input": np.zeros((5, 5), bool)}, "must match the image"),
+        ({"mask_input": np.full((217, 181), 0.5)}, "float with only 0 and 1"),  # image-sized, but not a mask
     ],
 )
 def test_bad_prompts_are_clear_errors(fast_segmenter, sample_slice, kwargs, match):

@@ -90,6 +90,17 @@ def mask_to_logits(mask: np.ndarray, geometry: ResizeGeometry, profile: bool = T
     return framed.float() * (2 * MASK_LOGIT) - MASK_LOGIT
 
 
+def _is_binary_mask(m: np.ndarray, image_hw: tuple[int, int]) -> bool:
+    """Whether a ``mask_input`` array is a mask (bool; integer or 0/1 float of the image's shape)
+    rather than earlier logits. A float 0/1 mask is what nibabel's ``get_fdata()`` gives for a
+    label file; logits are never all exactly 0 or 1."""
+    if m.dtype == bool:
+        return True
+    if m.shape != image_hw:
+        return False
+    return np.issubdtype(m.dtype, np.integer) or (np.issubdtype(m.dtype, np.floating) and bool(np.isin(m, (0.0, 1.0)).all()))
+
+
 def _point_tokens(points: tuple[np.ndarray, np.ndarray] | None, box: np.ndarray | None,
                   geometry: ResizeGeometry) -> tuple[np.ndarray, np.ndarray]:
     """Validated clicks ((N, 2) xy, (N,) labels) and box (4,) in image pixels -> (K, 2) model-frame
@@ -205,7 +216,8 @@ class Segmenter:
           labels: (N,) 1 = foreground, 0 = background.
           box: (x0, y0, x1, y1) in pixels; corners in any order, clipped to the image.
           mask_input: either the ``logits`` of an earlier prediction ((1, 256, 256) or
-            (256, 256) float) to refine, or an existing (H, W) bool mask to start from. With
+            (256, 256) float) to refine, or an existing (H, W) mask to start from (bool, integer
+            labels, nonzero = inside, or float with only 0 and 1). With
             ``pin_clicks`` (the default) the clicks it contradicts are pinned into it first.
           multimask: return three candidates (``masks``) and pick the best-scored as ``mask``.
         Returns:
@@ -255,7 +267,7 @@ class Segmenter:
         if mask_input is None:
             return None
         m = np.asarray(mask_input)
-        if m.dtype == bool or (m.shape == geometry.original_hw and np.issubdtype(m.dtype, np.integer)):
+        if _is_binary_mask(m, geometry.original_hw):
             if m.shape != geometry.original_hw:
                 raise InvalidPromptError(
                     f"mask_input mask has shape {m.shape}; a mask must match the image, {geometry.original_hw}"
@@ -264,7 +276,8 @@ class Segmenter:
         lowres = (LOWRES_MASK_SIZE, LOWRES_MASK_SIZE)
         if m.shape not in (lowres, (1, *lowres), (1, 1, *lowres)):
             raise InvalidPromptError(
-                f"mask_input has shape {m.shape}; expected earlier logits (1, 256, 256) or a bool mask of the image's shape"
+                f"mask_input has shape {m.shape}; expected earlier logits (1, 256, 256) or a mask of the image's "
+                f"shape {geometry.original_hw} (bool, integer, or float with only 0 and 1)"
             )
         if not np.all(np.isfinite(m)):
             raise InvalidPromptError("mask_input logits contain NaN or Inf")
