@@ -39,14 +39,11 @@ def _honoured(segmenter, image, truth, n):
     return [bool(mask[int(y), int(x)]) == bool(label) for mask, (x, y, label) in ritm_clicks(segmenter, image, truth, n)]
 
 
-def test_with_pinning_every_corrective_click_is_honoured_on_a_real_slice(fast_segmenter, sample_slice, brain_mask):
-    try:
-        fast_segmenter.pin_clicks = False
-        unpinned = _honoured(fast_segmenter, sample_slice, brain_mask, 10)
-        fast_segmenter.pin_clicks = True
-        pinned = _honoured(fast_segmenter, sample_slice, brain_mask, 10)
-    finally:
-        fast_segmenter.pin_clicks = True
+def test_with_pinning_every_corrective_click_is_honoured_on_a_real_slice(fast_segmenter, sample_slice, brain_mask, monkeypatch):
+    monkeypatch.setattr(fast_segmenter, "pin_clicks", False)  # restored after the test
+    unpinned = _honoured(fast_segmenter, sample_slice, brain_mask, 10)
+    fast_segmenter.pin_clicks = True
+    pinned = _honoured(fast_segmenter, sample_slice, brain_mask, 10)
     # Why pinning exists: the shipped decoder alone ignores some corrective clicks on this slice
     # (the RITM rule then clicks the same spot again). Should a future model honour them all
     # unaided, this first assertion documents that pinning is no longer needed there.

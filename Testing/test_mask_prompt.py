@@ -50,13 +50,10 @@ def _ious_on_mask_feedback(segmenter, image, truth, n):
     return [iou(mask, truth) for mask, _ in ritm_clicks(segmenter, image, truth, n, feed_back="mask")]
 
 
-def test_with_the_profile_a_binary_mask_fed_back_refines_like_logits_on_a_real_slice(fast_segmenter, sample_slice, brain_mask):
-    try:
-        fast_segmenter.mask_profile = False
-        flat = _ious_on_mask_feedback(fast_segmenter, sample_slice, brain_mask, 6)
-        fast_segmenter.mask_profile = True
-        profiled = _ious_on_mask_feedback(fast_segmenter, sample_slice, brain_mask, 6)
-    finally:
-        fast_segmenter.mask_profile = True
+def test_with_the_profile_a_binary_mask_fed_back_refines_like_logits_on_a_real_slice(fast_segmenter, sample_slice, brain_mask, monkeypatch):
+    monkeypatch.setattr(fast_segmenter, "mask_profile", False)  # restored after the test
+    flat = _ious_on_mask_feedback(fast_segmenter, sample_slice, brain_mask, 6)
+    fast_segmenter.mask_profile = True
+    profiled = _ious_on_mask_feedback(fast_segmenter, sample_slice, brain_mask, 6)
     print("IoU after each click, +-10:", np.round(flat, 3), "profile:", np.round(profiled, 3))
     assert profiled[-1] >= flat[-1]

@@ -77,17 +77,22 @@ def logits_to_masks(logits: torch.Tensor, geometry: ResizeGeometry) -> np.ndarra
     return (valid > 0).numpy()
 
 
-def mask_to_logits(mask: np.ndarray, geometry: ResizeGeometry, profile: bool = True) -> torch.Tensor:
-    """(H, W) bool mask at image resolution -> (1, 1, 256, 256) logits in the model frame, positive
-    exactly on the resized mask: with ``profile`` falling off at its edge as the model's own logits
-    do (``waveseg.mask_prompt``), else +-``MASK_LOGIT`` everywhere (the rule before 2026-11-30)."""
+def frame_mask(mask: np.ndarray, geometry: ResizeGeometry) -> torch.Tensor:
+    """(H, W) bool mask at image resolution -> (256, 256) bool mask in the model frame (resized, padded)."""
     t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
     t = F.interpolate(t, size=geometry.resized_hw, mode="bilinear", align_corners=False, antialias=True)
     rh, rw = geometry.resized_hw
-    framed = F.pad(t, (0, LOWRES_MASK_SIZE - rw, 0, LOWRES_MASK_SIZE - rh)) > 0.5
+    return F.pad(t, (0, LOWRES_MASK_SIZE - rw, 0, LOWRES_MASK_SIZE - rh))[0, 0] > 0.5
+
+
+def mask_to_logits(mask: np.ndarray, geometry: ResizeGeometry, profile: bool = True) -> torch.Tensor:
+    """(H, W) bool mask at image resolution -> (1, 1, 256, 256) logits in the model frame, positive
+    exactly on ``frame_mask``: with ``profile`` falling off at its edge as the model's own logits
+    do (``waveseg.mask_prompt``), else +-``MASK_LOGIT`` everywhere (the rule before 2026-11-30)."""
+    framed = frame_mask(mask, geometry)
     if profile:
-        return torch.from_numpy(edge_profile_logits(framed[0, 0].numpy()))[None, None]
-    return framed.float() * (2 * MASK_LOGIT) - MASK_LOGIT
+        return torch.from_numpy(edge_profile_logits(framed.numpy()))[None, None]
+    return (framed.float() * (2 * MASK_LOGIT) - MASK_LOGIT)[None, None]
 
 
 def _is_binary_mask(m: np.ndarray, image_hw: tuple[int, int]) -> bool:

@@ -28,7 +28,7 @@ import torch
 from waveseg.adaptation import METHODS
 from waveseg.errors import InvalidImageError, InvalidPromptError, WaveSegError
 from waveseg.metrics import dice
-from waveseg.predictor import Segmenter, mask_to_logits, to_model_input
+from waveseg.predictor import Segmenter, frame_mask, to_model_input
 from waveseg.preprocess import ResizeGeometry, normalize_intensity
 
 LORA_RANK = 8
@@ -68,7 +68,7 @@ def _prepare(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], window) 
         normalized = normalize_intensity(image, window)
         geometry = ResizeGeometry.for_shape(*normalized.shape[:2])
         xs.append(to_model_input(normalized, geometry)[0])
-        ys.append(mask_to_logits(m, geometry)[0, 0] > 0)
+        ys.append(frame_mask(m, geometry))
     return torch.stack(xs), torch.stack(ys).to(torch.uint8)
 
 
