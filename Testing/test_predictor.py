@@ -138,6 +138,19 @@ def test_a_volume_given_as_a_slice_is_refused(fast_segmenter, sample_volume):
         fast_segmenter.set_image(sample_volume.array)
 
 
+def test_a_slice_read_back_by_simpleitk_as_a_one_slice_volume_is_accepted(fast_segmenter, sample_slice, tmp_path):
+    import SimpleITK as sitk
+
+    path = tmp_path / "slice.nii.gz"
+    sitk.WriteImage(sitk.JoinSeries(sitk.GetImageFromArray(sample_slice)), str(path))  # a 2D slice stored as 3D
+    one_slice_volume = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    assert one_slice_volume.shape == (1, *sample_slice.shape)
+    fast_segmenter.set_image(sample_slice)
+    expected = fast_segmenter.predict(box=DEMO_BOX).mask
+    fast_segmenter.set_image(one_slice_volume)
+    assert np.array_equal(expected, fast_segmenter.predict(box=DEMO_BOX).mask)
+
+
 def test_gray_and_rgb_copies_of_a_slice_agree(fast_segmenter, sample_slice):
     fast_segmenter.set_image(sample_slice)
     gray = fast_segmenter.predict(box=DEMO_BOX).mask

@@ -49,13 +49,13 @@ def test_bad_window_is_refused(window):
 
 @pytest.mark.parametrize(
     "shape, expected",
-    [((5, 6), (5, 6)), ((5, 6, 1), (5, 6)), ((5, 6, 3), (5, 6, 3)), ((5, 6, 4), (5, 6, 3))],
+    [((5, 6), (5, 6)), ((5, 6, 1), (5, 6)), ((5, 6, 3), (5, 6, 3)), ((5, 6, 4), (5, 6, 3)), ((1, 5, 6), (5, 6))],
 )
 def test_gray_and_colour_shapes(shape, expected):
     assert as_gray_or_rgb(np.zeros(shape)).shape == expected
 
 
-@pytest.mark.parametrize("shape", [(2, 5, 6, 1), (5, 6, 2), (4, 5, 6, 7)])
+@pytest.mark.parametrize("shape", [(2, 5, 6, 1), (5, 6, 2), (4, 5, 6, 7), (2, 5, 6), (5, 6, 7)])
 def test_volumes_and_odd_channel_counts_are_refused(shape):
     with pytest.raises(InvalidImageError, match="shape"):
         as_gray_or_rgb(np.zeros(shape))

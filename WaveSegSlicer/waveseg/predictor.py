@@ -194,8 +194,9 @@ class Segmenter:
     def set_image(self, image: np.ndarray, window: tuple[float, float] | None = None) -> None:
         """Encode ``image`` for the following ``predict`` calls (the slow step, once per image).
 
-        image: (H, W) or (H, W, 3) array of any numeric dtype; window: optional (lo, hi)
-        intensity window (e.g. (-160, 240) HU for abdomen CT).
+        image: (H, W) or (H, W, 3) array of any numeric dtype ((H, W, 1), (H, W, 4) and a
+        one-slice volume (1, H, W) are accepted too); window: optional (lo, hi) intensity window
+        (e.g. (-160, 240) HU for abdomen CT).
         """
         self._encoded = self.encode(image, window)
 

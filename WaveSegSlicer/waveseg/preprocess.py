@@ -54,8 +54,10 @@ class ResizeGeometry:
 def as_gray_or_rgb(image: np.ndarray) -> np.ndarray:
     """Validate an image and return it as (H, W) or (H, W, 3).
 
-    Accepts (H, W), (H, W, 1), (H, W, 3) and (H, W, 4) (alpha dropped). Raises
-    ``InvalidImageError`` for anything else, e.g. a 3D volume given where a slice is expected.
+    Accepts (H, W), (H, W, 1), (H, W, 3) and (H, W, 4) (alpha dropped), and (1, H, W): a
+    one-slice volume, which is what SimpleITK's ``GetArrayFromImage`` returns for a single 2D
+    DICOM or NIfTI slice read as 3D. Raises ``InvalidImageError`` for anything else, e.g. a 3D
+    volume given where a slice is expected.
     """
     array = np.asarray(image)
     if array.dtype == bool:
@@ -64,6 +66,8 @@ def as_gray_or_rgb(image: np.ndarray) -> np.ndarray:
         raise InvalidImageError(f"image dtype {array.dtype} is not numeric; expected integers or floats")
     if array.ndim == 3 and array.shape[2] in (1, 3, 4):
         array = array[:, :, 0] if array.shape[2] == 1 else array[:, :, :3]
+    elif array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
     if array.ndim not in (2, 3):
         raise InvalidImageError(
             f"image has shape {array.shape}; expected a 2D slice (H, W) or (H, W, 3). "
