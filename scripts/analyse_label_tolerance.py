@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """How strict NoC@85 is on each held-out structure: what a one-pixel boundary error costs.
 
-For the held-out masks that ``evaluate.py`` uses (same selection), per structure:
+For the held-out masks that ``evaluate.py`` uses (same selection; ``--slices`` picks another part,
+e.g. the training slices), per structure:
   * the IoU of the truth against itself grown by one pixel (4-neighbourhood), shrunk by one pixel, and shifted by
     one pixel (mean of the four directions): what a result that is right up to one pixel scores;
   * with ``--model``, evaluate.py's RITM click loop (20 clicks, logits fed back) scored twice:
@@ -16,6 +17,7 @@ For the held-out masks that ``evaluate.py`` uses (same selection), per structure
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -85,10 +87,10 @@ def main() -> None:
 
     header = ("| structure | n | mean area (px) | IoU, truth grown 1 px | shrunk 1 px | shifted 1 px "
               "| masks where growing 1 px falls below 0.85 |")
-    lines = ["# How strict is IoU 0.85 on the held-out masks?", "",
-             f"Command: `.venv/bin/python scripts/analyse_label_tolerance.py {'--model ' + args.model + ' ' if args.model else ''}"
-             f"--limit {args.limit}`", "",
-             f"{sum(len(v) for v in rows.values())} held-out masks ({args.slices}), 256 x 256 model frame; "
+    lines = ["# How strict is IoU 0.85? What one-pixel boundary errors cost, per structure", "",
+             "Command: `.venv/bin/python " + " ".join(["scripts/analyse_label_tolerance.py", *sys.argv[1:]]) + "`", "",
+             f"{sum(len(v) for v in rows.values())} masks of {Path(args.slices).parent.name}/{Path(args.slices).name}, "
+             "spread evenly as evaluate.py chooses them; 256 x 256 model frame; "
              "growing, shrinking and the band use one step of the 4-neighbourhood (scipy's default cross).", "", header, "|---|---:|---:|---:|---:|---:|---:|"]
     for name, v in sorted(rows.items()):
         a = np.array(v)
