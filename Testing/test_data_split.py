@@ -59,3 +59,14 @@ def test_lits_training_slices_never_reach_the_held_out_half():
             if entry["image"] == "lits117_ct.nii.gz":
                 held_out = next(e for e in REFERENCE["test"] if e["image"] == "lits117_ct.nii.gz")
                 assert entry["z_range"][1] <= held_out["z_range"][0], path.name
+
+
+def test_the_unseen_lesion_set_is_evaluation_only_and_never_trained_on():
+    unseen = json.loads((CONFIGS / "eval_unseen_lesions.json").read_text())
+    assert unseen["train"] == [] and len(unseen["test"]) == 5
+    unseen_files = {entry["image"] for entry in unseen["test"]}
+    unseen_files |= {spec["file"] for entry in unseen["test"] for spec in entry["labels"]}
+    assert all(name.startswith("pyradiomics_") for name in unseen_files)
+    for path in SPLITS:
+        for entry in json.loads(path.read_text())["train"] + json.loads(path.read_text())["test"]:
+            assert entry["image"] not in unseen_files, (path.name, entry["image"])

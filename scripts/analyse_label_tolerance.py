@@ -88,7 +88,7 @@ def main() -> None:
     header = ("| structure | n | mean area (px) | IoU, truth grown 1 px | shrunk 1 px | shifted 1 px "
               "| masks where growing 1 px falls below 0.85 |")
     lines = ["# How strict is IoU 0.85? What one-pixel boundary errors cost, per structure", "",
-             "Command: `.venv/bin/python " + " ".join(["scripts/analyse_label_tolerance.py", *sys.argv[1:]]) + "`", "",
+             "Command: `.venv/bin/python " + " ".join(["scripts/analyse_label_tolerance.py", *sys.argv[1:]]).replace(str(Path.home()), "~") + "`", "",
              f"{sum(len(v) for v in rows.values())} masks of {Path(args.slices).parent.name}/{Path(args.slices).name}, "
              "spread evenly as evaluate.py chooses them; 256 x 256 model frame; "
              "growing, shrinking and the band use one step of the 4-neighbourhood (scipy's default cross).", "", header, "|---|---:|---:|---:|---:|---:|---:|"]

@@ -86,6 +86,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for part in ("train", "test"):
+        if not split[part]:  # an evaluation-only set has no training part
+            continue
         arrays = build(split[part])
         np.savez_compressed(out / f"{part}.npz", **arrays)
         print(f"wrote {out / part}.npz: {len(arrays['images'])} slices, {len(arrays['masks'])} masks")

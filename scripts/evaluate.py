@@ -37,6 +37,7 @@ from waveseg.prompt_simulation import jittered_box, next_click, tight_box
 
 MAX_CLICKS = 20
 DEFAULT_REPORT = "reports/benchmark.md"
+DEFAULT_SLICES = VOLUMES.parent / "slices" / "test.npz"
 
 
 def click_loop(seg: Segmenter, encoded, truth: np.ndarray, box, n_clicks: int, timings: list[float]):
@@ -151,11 +152,13 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["litemedsam"])
     parser.add_argument("--limit", type=int, default=10_000, help="at most this many structure masks (evenly spread)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--slices", default=str(DEFAULT_SLICES),
+                        help="test.npz of scripts/build_slices.py (default: the held-out part of configs/data_split.json)")
     parser.add_argument("--report", default=DEFAULT_REPORT)
     parser.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"],
                         help="where encoders and decoders run, the same for every model (Segmenter's runtime)")
     args = parser.parse_args()
-    data = dict(np.load(VOLUMES.parent / "slices" / "test.npz"))
+    data = dict(np.load(args.slices))
     summaries = {}
     for name in args.models:
         with warnings.catch_warnings():
@@ -167,12 +170,14 @@ def main() -> None:
         summaries[label] = summarize(evaluate(seg, data, args.limit, args.seed, label))
     ref = summaries.get("litemedsam")
     lines = [
-        "# WaveSeg benchmark (held-out split)", "",
+        "# WaveSeg benchmark (held-out data)", "",
         f"Command: `.venv/bin/python scripts/evaluate.py --models {' '.join(args.models)} --limit {args.limit} --runtime {args.runtime}"
-        f"{'' if args.report == DEFAULT_REPORT else ' --report ' + args.report}`", "",
+        f"{'' if args.report == DEFAULT_REPORT else ' --report ' + args.report}"
+        f"{'' if Path(args.slices) == DEFAULT_SLICES else ' --slices ' + args.slices.replace(str(Path.home()), '~')}`", "",
         f"Runtime: {seg.runtime} (encoders and per-click decoder, the same for every model). Click pinning: "
         f"{'on' if seg.pin_clicks else 'off'} (Segmenter's default; see scripts/bench_click_pinning.py).", "",
-        f"{next(iter(summaries.values()))['n']} structure masks on held-out slices (configs/data_split.json, test part); "
+        f"{next(iter(summaries.values()))['n']} structure masks on held-out slices "
+        f"({'configs/data_split.json, test part' if Path(args.slices) == DEFAULT_SLICES else args.slices.replace(str(Path.home()), '~')}); "
         "Dice in the 256 x 256 model frame; all models in one process on the same prompts.", "",
         "| model | box-fill baseline | box | jittered box | box + ROI zoom | 1 click | 3 clicks | 5 clicks | NoC@85 | NoC@90 | box + 5 clicks | encoder ms (ratio) | per-click ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -13,18 +13,25 @@ Nothing is committed: files go to ``$WAVESEG_DATA`` (default ``~/.cache/waveseg`
     Desikan-Killiany + aseg labels of FreeSurfer's cvs_avg35_inMNI152 (FreeSurfer licence),
     resampled (nearest label) onto the template's grid. A second human brain, skull-stripped,
     with cortical, subcortical, white-matter and ventricle labels to train on.
+  * PyPI ``pyradiomics`` 3.0.1 (source archive, checked against its SHA-256): the five test cases
+    under ``data/`` (package BSD-3-clause; the images' origin is not stated there), each an image
+    with one lesion label: brain1 and brain2 (brain MR with a tumour), breast1 (a breast MR crop
+    with a lesion), lung1 and lung2 (chest CT with a lung tumour). Never trained on: modalities and
+    lesions the models never saw, evaluated with ``configs/eval_unseen_lesions.json``.
 Each source is written once as NIfTI (image + label) under ``<cache>/volumes/``.
 
-    .venv/bin/python scripts/fetch_data.py [--only lits|mricron|invesalius|mni152]
+    .venv/bin/python scripts/fetch_data.py [--only lits|mricron|invesalius|mni152|pyradiomics]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import subprocess
 import sys
 import tempfile
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -130,9 +137,40 @@ def fetch_mni152() -> None:
     print(f"MNI152 + Desikan-Killiany in {VOLUMES}")
 
 
+PYRADIOMICS_SDIST = "pyradiomics-3.0.1.tar.gz"
+PYRADIOMICS_SHA256 = "47c57f441d6cb7973fa3b2ea48d3948df78e3348e1c69e1e2ff19001601fc2f5"
+PYRADIOMICS_CASES = ("brain1", "brain2", "breast1", "lung1", "lung2")
+
+
+def fetch_pyradiomics() -> None:
+    outs = [VOLUMES / f"pyradiomics_{case}_{kind}.nii.gz" for case in PYRADIOMICS_CASES for kind in ("image", "label")]
+    if all(out.exists() for out in outs):
+        print(f"pyradiomics test cases already in {VOLUMES}")
+        return
+    archive_path = CACHE / "pip" / PYRADIOMICS_SDIST
+    if not archive_path.exists():
+        archive_path.parent.mkdir(parents=True, exist_ok=True)
+        # the source archive, as only it carries data/; building its metadata in an isolated
+        # environment would need numpy and versioneer downloaded first, and nothing is built here
+        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation", "-d",
+              str(archive_path.parent), "pyradiomics==3.0.1"], archive_path.parent)
+    digest = hashlib.sha256(archive_path.read_bytes()).hexdigest()
+    if digest != PYRADIOMICS_SHA256:
+        raise SystemExit(f"{archive_path} has SHA-256 {digest}, expected {PYRADIOMICS_SHA256}: delete it and run again")
+    VOLUMES.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive_path) as archive, tempfile.TemporaryDirectory() as tmp:
+        for out in outs:
+            case, kind = out.name[len("pyradiomics_"):-len(".nii.gz")].rsplit("_", 1)
+            member = f"pyradiomics-3.0.1/data/{case}_{kind}.nrrd"
+            archive.extract(member, tmp, filter="data")
+            with atomic_path(out) as tmp_out:
+                sitk.WriteImage(sitk.ReadImage(str(Path(tmp) / member)), str(tmp_out), True)
+    print(f"pyradiomics test cases in {VOLUMES}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("lits", "mricron", "invesalius", "mni152"))
+    parser.add_argument("--only", choices=("lits", "mricron", "invesalius", "mni152", "pyradiomics"))
     args = parser.parse_args()
     if args.only in (None, "mricron"):
         fetch_mricron()
@@ -142,6 +180,8 @@ def main() -> None:
         fetch_invesalius()
     if args.only in (None, "mni152"):
         fetch_mni152()
+    if args.only in (None, "pyradiomics"):
+        fetch_pyradiomics()
 
 
 if __name__ == "__main__":
