@@ -20,14 +20,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from waveseg.box_zoom import ZoomMemory, crop_logits_to_frame
 from waveseg.click_pinning import pin_clicks
 from waveseg.decoding import PromptDecoder
 from waveseg.errors import InvalidPromptError, WaveSegError
 from waveseg.mask_prompt import edge_profile_logits
 from waveseg.model_files import ModelCard, load_model
 from waveseg.onnx_graph import OnnxGraph, use_onnx
-from waveseg.preprocess import LOWRES_MASK_SIZE, MODEL_INPUT_SIZE, ResizeGeometry, normalize_intensity
+from waveseg.preprocess import LOWRES_MASK_SIZE, MODEL_INPUT_SIZE, ResizeGeometry, as_gray_or_rgb, normalize_intensity
 from waveseg.prompts import validate_box, validate_points
+from waveseg.roi import CropCache, choose_roi, keep_or_move_roi, target_extent
 
 MASK_LOGIT = 10.0  # magnitude of a binary mask_input's logits without the edge profile (mask_profile=False)
 
@@ -134,6 +136,11 @@ class Segmenter:
     it before decoding, so a corrective click is not ignored (see ``waveseg.click_pinning``).
     ``mask_profile`` (default True) gives a bool ``mask_input`` the edge profile of the model's own
     logits instead of +-10 everywhere (see ``waveseg.mask_prompt``).
+    ``roi_zoom`` ("auto", the default; True; or False) lets ``predict`` answer a prompt with a
+    box from an encoded crop around the box, as ``InteractiveSession`` does: "auto" when the box
+    (with the clicks) is smaller than 25 % of the image's longest side (``waveseg.roi``).
+    ``predict_encoded`` never zooms. See ``waveseg.box_zoom`` for how the logits stay in the
+    whole image's frame.
     """
 
     def __init__(self, model: torch.nn.Module, card: ModelCard, device: str = "cpu", runtime: str = "auto") -> None:
@@ -145,8 +152,11 @@ class Segmenter:
         if use_onnx(runtime, self.model):
             self._encoder_graph = OnnxGraph(lambda: self.model.image_encoder, ("image",), ("embedding",), required=runtime == "onnx")
         self._encoded: EncodedImage | None = None
+        self._crops: CropCache | None = None
+        self._zoomed = ZoomMemory()
         self.pin_clicks = True
         self.mask_profile = True
+        self.roi_zoom: str | bool = "auto"
 
     @property
     def runtime(self) -> str:
@@ -199,6 +209,8 @@ class Segmenter:
         (e.g. (-160, 240) HU for abdomen CT).
         """
         self._encoded = self.encode(image, window)
+        self._crops = CropCache(lambda crop: self.encode(crop, window), as_gray_or_rgb(image))
+        self._zoomed.clear()
 
     @property
     def image_hw(self) -> tuple[int, int]:
@@ -228,10 +240,50 @@ class Segmenter:
           multimask: return three candidates (``masks``) and pick the best-scored as ``mask``.
         Returns:
           ``Prediction`` with ``mask`` (H, W) bool, ``score`` and ``logits`` (1, 256, 256).
+          With a small box (``roi_zoom``), the masks come from a crop around it at the crop's
+          finer resolution, and ``logits`` are the crop's resampled into the whole image's frame.
         """
         if self._encoded is None:
             raise WaveSegError("no image is set; call set_image(image) first")
+        if box is not None and self.roi_zoom:
+            zoomed = self._predict_zoomed(points, labels, box, mask_input, multimask)
+            if zoomed is not None:
+                return zoomed
         return self.predict_encoded(self._encoded, points, labels, box, mask_input, multimask)
+
+    def _predict_zoomed(self, points, labels, box, mask_input, multimask: bool) -> Prediction | None:
+        """``predict`` from a crop around the box, or None when the box is too large to zoom on."""
+        geometry = self._encoded.geometry
+        hw = geometry.original_hw
+        pts = validate_points(points, labels, hw)
+        bx = validate_box(box, hw)
+        extent = target_extent(bx, None, None if pts is None else pts[0])
+        earlier = self._zoomed.recall(mask_input)
+        roi = keep_or_move_roi(earlier.roi if earlier else None, choose_roi(extent, hw, self.roi_zoom), extent, hw)
+        if roi is None:
+            return None
+        x0, y0, x1, y1 = roi
+        if earlier is not None and earlier.roi == roi:
+            crop_mask_input = earlier.crop_logits  # the crop's own logits: nothing lost by resampling
+        elif mask_input is not None:
+            # any other mask prompt becomes a mask at the image's resolution, then cropped
+            m = np.asarray(mask_input)
+            if m.shape == hw and _is_binary_mask(m, hw):
+                whole = m.astype(bool)
+            else:  # earlier logits (validated there), or a mask of the wrong shape (refused there)
+                whole = logits_to_masks(self._mask_input_logits(m, geometry)[0], geometry)[0]
+            crop_mask_input = whole[y0:y1, x0:x1].copy() if whole[y0:y1, x0:x1].any() else None
+        else:
+            crop_mask_input = None
+        encoded = self._crops.get(roi)
+        out = self.predict_encoded(encoded, None if pts is None else pts[0] - [x0, y0], None if pts is None else pts[1],
+                                   bx - [x0, y0, x0, y0], crop_mask_input, multimask)
+        masks = np.zeros((len(out.masks), *hw), bool)
+        masks[:, y0:y1, x0:x1] = out.masks
+        logits = crop_logits_to_frame(out.logits, encoded.geometry, roi, geometry)
+        self._zoomed.remember(logits, roi, out.logits)
+        best = int(np.argmax(out.scores))
+        return Prediction(mask=masks[best], score=out.score, logits=logits, masks=masks, scores=out.scores)
 
     @torch.inference_mode()
     def predict_encoded(

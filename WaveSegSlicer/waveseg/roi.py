@@ -8,6 +8,9 @@ extra encoding affordable.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import Any, Callable
+
 import numpy as np
 
 ROI_THRESHOLD = 0.25  # "auto" zooms when the target's longest side < 25 % of the image's
@@ -81,3 +84,29 @@ def keep_or_move_roi(previous: tuple[int, int, int, int] | None, fresh: tuple[in
               and (x1 == w or extent[2] + pad < x1) and (y1 == h or extent[3] + pad < y1))
     not_too_big = max(x1 - x0, y1 - y0) <= ROI_KEEP_GROWTH * max(fresh[2] - fresh[0], fresh[3] - fresh[1])
     return previous if framed and not_too_big else fresh
+
+
+class CropCache:
+    """Encoded crops of one image; the ``capacity`` most recently used are kept.
+
+    encode: turns an image crop ((h, w) or (h, w, 3) array) into an ``EncodedImage``; image:
+    the whole image, as validated by ``as_gray_or_rgb``.
+    """
+
+    def __init__(self, encode: Callable[[np.ndarray], Any], image: np.ndarray, capacity: int = 4) -> None:
+        self._encode = encode
+        self._image = image
+        self._capacity = capacity
+        self._crops: OrderedDict[tuple[int, int, int, int], Any] = OrderedDict()
+        self.encodings = 0  # crops encoded so far (each costs one encoder run)
+
+    def get(self, roi: tuple[int, int, int, int]) -> Any:
+        """The encoded crop (x0, y0, x1, y1), end-exclusive, encoding it on first use."""
+        if roi not in self._crops:
+            x0, y0, x1, y1 = roi
+            self._crops[roi] = self._encode(self._image[y0:y1, x0:x1])
+            self.encodings += 1
+            while len(self._crops) > self._capacity:
+                self._crops.popitem(last=False)
+        self._crops.move_to_end(roi)
+        return self._crops[roi]

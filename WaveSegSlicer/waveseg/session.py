@@ -8,7 +8,6 @@ into it, ``waveseg.click_pinning``), so each click refines the mask, as SAM was 
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,9 +16,7 @@ from waveseg.errors import InvalidPromptError
 from waveseg.predictor import EncodedImage, Prediction, Segmenter
 from waveseg.preprocess import as_gray_or_rgb, normalize_intensity
 from waveseg.prompts import validate_box, validate_points
-from waveseg.roi import choose_roi, keep_or_move_roi, target_extent
-
-_MAX_CACHED_CROPS = 4
+from waveseg.roi import CropCache, choose_roi, keep_or_move_roi, target_extent
 
 
 @dataclass(frozen=True)
@@ -66,12 +63,16 @@ class InteractiveSession:
         self.image_hw: tuple[int, int] = self.image.shape[:2]
         normalize_intensity(self.image, window)  # refuse an unusable image now, not at the first click
         self._full: EncodedImage | None = None  # encoded on first use (ROI zoom may never need it)
-        self._crops: OrderedDict[tuple[int, int, int, int], EncodedImage] = OrderedDict()
-        self.encodings = 0  # images and crops encoded so far (each costs one encoder run)
+        self._crops = CropCache(lambda crop: segmenter.encode(crop, window), self.image)
         self._history: list[SessionState] = [self._empty_state()]
         self._index = 0
 
     # -- state --------------------------------------------------------------------------
+    @property
+    def encodings(self) -> int:
+        """Images and crops encoded so far (each costs one encoder run)."""
+        return int(self._full is not None) + self._crops.encodings
+
     @property
     def state(self) -> SessionState:
         return self._history[self._index]
@@ -148,16 +149,8 @@ class InteractiveSession:
         if roi is None:
             if self._full is None:
                 self._full = self.segmenter.encode(self.image, self.window)
-                self.encodings += 1
             return self._full
-        if roi not in self._crops:
-            x0, y0, x1, y1 = roi
-            self._crops[roi] = self.segmenter.encode(self.image[y0:y1, x0:x1], self.window)
-            self.encodings += 1
-            while len(self._crops) > _MAX_CACHED_CROPS:
-                self._crops.popitem(last=False)
-        self._crops.move_to_end(roi)
-        return self._crops[roi]
+        return self._crops.get(roi)
 
     def _predict(self, points: tuple, labels: tuple, box: tuple | None, previous: SessionState | None) -> SessionState:
         pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
