@@ -8,7 +8,8 @@ All models run in this one process on the same held-out slices and prompts:
     Dice after 1/3/5 clicks, NoC@85/@90 (IoU, 20 clicks max);
   * box + 5 corrective clicks;
   * the same box, clicks and box + 5 clicks through ``InteractiveSession`` with ROI zoom ("auto",
-    the public API's default: once the mask is small, a crop around it is re-encoded);
+    the public API's default: a small box is answered from a re-encoded crop around it; since
+    2026-11-30 ``Segmenter.predict`` zooms on a small box the same way, mask for mask);
   * median encoder time and median per-click decoder time, and their ratios to LiteMedSAM.
 Slices are the model-frame slices of ``scripts/build_slices.py`` (test part). Writes a Markdown
 report and a Dice-versus-clicks plot.
@@ -169,15 +170,17 @@ def main() -> None:
             label = f"{label} ({Path(name).parent.name})"
         summaries[label] = summarize(evaluate(seg, data, args.limit, args.seed, label))
     ref = summaries.get("litemedsam")
+    default_slices = Path(args.slices) == DEFAULT_SLICES
+    slices_shown = args.slices.replace(str(Path.home()), "~")
     lines = [
         "# WaveSeg benchmark (held-out data)", "",
         f"Command: `.venv/bin/python scripts/evaluate.py --models {' '.join(args.models)} --limit {args.limit} --runtime {args.runtime}"
         f"{'' if args.report == DEFAULT_REPORT else ' --report ' + args.report}"
-        f"{'' if Path(args.slices) == DEFAULT_SLICES else ' --slices ' + args.slices.replace(str(Path.home()), '~')}`", "",
+        f"{'' if default_slices else ' --slices ' + slices_shown}`", "",
         f"Runtime: {seg.runtime} (encoders and per-click decoder, the same for every model). Click pinning: "
         f"{'on' if seg.pin_clicks else 'off'} (Segmenter's default; see scripts/bench_click_pinning.py).", "",
         f"{next(iter(summaries.values()))['n']} structure masks on held-out slices "
-        f"({'configs/data_split.json, test part' if Path(args.slices) == DEFAULT_SLICES else args.slices.replace(str(Path.home()), '~')}); "
+        f"({'configs/data_split.json, test part' if default_slices else slices_shown}); "
         "Dice in the 256 x 256 model frame; all models in one process on the same prompts.", "",
         "| model | box-fill baseline | box | jittered box | box + ROI zoom | 1 click | 3 clicks | 5 clicks | NoC@85 | NoC@90 | box + 5 clicks | encoder ms (ratio) | per-click ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
