@@ -2,7 +2,10 @@
 """Ship a trained model: copy its weights and card into WaveSegSlicer/Resources/Models, add the
 measured metrics from scripts/evaluate.py's JSON to the card, and list it in models.json.
 
-    .venv/bin/python scripts/publish_model.py runs/wave-gms-small/wave-gms.json reports/benchmark.json [--default]
+    .venv/bin/python scripts/publish_model.py runs/wave-gms-small/wave-gms.json reports/benchmark.json [--default] \
+        [--extra never_seen_lesions=reports/benchmark_unseen_lesions.json]
+
+``--extra NAME=JSON`` adds another evaluate.py run (another data set) to the card's metrics as NAME.
 
 Refuses when the weights' SHA-256 does not match the card. ``--default`` makes it the model
 that ``Segmenter.from_pretrained("default")`` loads.
@@ -26,6 +29,8 @@ def main() -> None:
     parser.add_argument("benchmark_json")
     parser.add_argument("--default", action="store_true")
     parser.add_argument("--label", help="the model's row in the benchmark JSON (default: its card name)")
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME=JSON",
+                        help="another evaluate.py JSON (e.g. another data set) to add to the card's metrics as NAME")
     args = parser.parse_args()
     card_path = Path(args.card)
     card = ModelCard.from_json(card_path)
@@ -38,6 +43,13 @@ def main() -> None:
         raise SystemExit(f"{args.benchmark_json} has no row {label!r}; it has {sorted(bench['models'])}")
     card.metrics = {"command": bench["command"], "held_out": bench["models"][label],
                     "litemedsam_same_run": bench["models"].get("litemedsam")}
+    for extra in args.extra:
+        name, _, path = extra.partition("=")
+        other = json.loads(Path(path).read_text())
+        if not name or label not in other["models"]:
+            raise SystemExit(f"--extra {extra!r}: expected NAME=JSON with a row {label!r}")
+        card.metrics[name] = {"command": other["command"], label: other["models"][label],
+                              "litemedsam_same_run": other["models"].get("litemedsam")}
     target = models_dir()
     with atomic_path(target / card.weights) as tmp:
         shutil.copyfile(weights, tmp)
