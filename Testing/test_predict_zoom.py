@@ -3,6 +3,7 @@ while ``logits`` stay in the whole image's frame and refine in the same crop whe
 
 import numpy as np
 import pytest
+import torch
 
 from waveseg.box_zoom import crop_logits_to_frame
 from waveseg.metrics import dice
@@ -43,10 +44,9 @@ def test_zoomed_logits_are_in_the_whole_frame_and_agree_with_the_mask(seg, sampl
     assert out.logits.shape == (1, 256, 256) and out.logits.dtype == np.float32
     assert out.mask.any() and not out.mask[:, :60].any()  # pasted back inside the crop only
     geometry = ResizeGeometry.for_shape(*sample_slice.shape)
-    import torch
-
     from_logits = logits_to_masks(torch.from_numpy(out.logits), geometry)[0]
-    assert dice(from_logits, out.mask) >= 0.85  # the whole frame is ~1.2 px per crop-frame 0.3 px: coarser, same mask
+    # the whole frame is coarser than the crop's frame, so the outlines differ by about one frame pixel
+    assert dice(from_logits, out.mask) >= 0.85
 
 
 def test_a_copy_of_the_logits_refines_in_the_crop_and_a_foreign_mask_is_cropped(seg):
@@ -73,8 +73,6 @@ def test_crop_logits_map_back_to_the_same_pixels():
     crop_logits = np.full((1, 256, 256), -5.0, np.float32)
     crop_logits[0, 64:192, 64:192] = 5.0  # crop pixels 15..44 in both axes
     frame = crop_logits_to_frame(crop_logits, crop_geometry, roi, frame_geometry)
-    import torch
-
     mask = logits_to_masks(torch.from_numpy(frame), frame_geometry)[0]
     truth = np.zeros(image_hw, bool)
     truth[115:145, 65:95] = True  # image rows 100 + 15..44, columns 50 + 15..44

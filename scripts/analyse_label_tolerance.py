@@ -3,8 +3,9 @@
 
 For the held-out masks that ``evaluate.py`` uses (same selection; ``--slices`` picks another part,
 e.g. the training slices), per structure:
-  * the IoU of the truth against itself grown by one pixel (4-neighbourhood), shrunk by one pixel, and shifted by
-    one pixel (mean of the four directions): what a result that is right up to one pixel scores;
+  * the IoU of the truth against itself grown by one pixel (4-neighbourhood), shrunk by one
+    pixel, and shifted by one pixel (mean of the four directions): what a result that is right
+    up to one pixel scores;
   * with ``--model``, evaluate.py's RITM click loop (20 clicks, logits fed back) scored twice:
     plain IoU, which is the protocol, and IoU with the one-pixel band on either side of the true
     boundary left unscored (PASCAL VOC leaves a 5-pixel band around its objects unscored the same
