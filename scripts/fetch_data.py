@@ -143,15 +143,17 @@ PYRADIOMICS_CASES = ("brain1", "brain2", "breast1", "lung1", "lung2")
 
 
 def fetch_pyradiomics() -> None:
-    outs = [VOLUMES / f"pyradiomics_{case}_{kind}.nii.gz" for case in PYRADIOMICS_CASES for kind in ("image", "label")]
-    if all(out.exists() for out in outs):
+    files = {f"{case}_{kind}": VOLUMES / f"pyradiomics_{case}_{kind}.nii.gz"
+             for case in PYRADIOMICS_CASES for kind in ("image", "label")}
+    if all(out.exists() for out in files.values()):
         print(f"pyradiomics test cases already in {VOLUMES}")
         return
     archive_path = CACHE / "pip" / PYRADIOMICS_SDIST
     if not archive_path.exists():
         archive_path.parent.mkdir(parents=True, exist_ok=True)
-        # the source archive, as only it carries data/; building its metadata in an isolated
-        # environment would need numpy and versioneer downloaded first, and nothing is built here
+        # the source archive, as only it carries data/. pip reads its metadata with a build step;
+        # an isolated build environment would first install the build requirements (that failed
+        # here), while this environment's setuptools suffices. Nothing is installed.
         _run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation", "-d",
               str(archive_path.parent), "pyradiomics==3.0.1"], archive_path.parent)
     digest = hashlib.sha256(archive_path.read_bytes()).hexdigest()
@@ -159,9 +161,8 @@ def fetch_pyradiomics() -> None:
         raise SystemExit(f"{archive_path} has SHA-256 {digest}, expected {PYRADIOMICS_SHA256}: delete it and run again")
     VOLUMES.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive_path) as archive, tempfile.TemporaryDirectory() as tmp:
-        for out in outs:
-            case, kind = out.name[len("pyradiomics_"):-len(".nii.gz")].rsplit("_", 1)
-            member = f"pyradiomics-3.0.1/data/{case}_{kind}.nrrd"
+        for stem, out in files.items():
+            member = f"pyradiomics-3.0.1/data/{stem}.nrrd"
             archive.extract(member, tmp, filter="data")
             with atomic_path(out) as tmp_out:
                 sitk.WriteImage(sitk.ReadImage(str(Path(tmp) / member)), str(tmp_out), True)
