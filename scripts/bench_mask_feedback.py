@@ -24,7 +24,7 @@ from collections import defaultdict
 import numpy as np
 from tqdm import tqdm
 
-from evaluate import MAX_CLICKS, chosen_masks, clicks_to_reach
+from evaluate import MAX_CLICKS, chosen_masks, click_loop, clicks_to_reach
 from scripts_common import VOLUMES
 from waveseg.mask_prompt import logit_at_distance, signed_distance
 from waveseg.metrics import dice
@@ -34,23 +34,11 @@ from waveseg.prompt_simulation import next_click, tight_box
 FEEDBACK = ("logits", "mask, edge profile", "mask, +-10", "none")
 
 
-def click_loop(seg: Segmenter, encoded, truth: np.ndarray, box, n_clicks: int, feedback: str) -> list[np.ndarray]:
-    """RITM clicks (after an optional box) with the earlier result fed back as ``feedback`` says."""
+def feedback_loop(seg: Segmenter, encoded, truth: np.ndarray, box, n_clicks: int, feedback: str) -> list[np.ndarray]:
+    """evaluate.py's RITM click loop with the earlier result fed back as ``feedback`` says."""
     seg.mask_profile = feedback != "mask, +-10"
-    points, labels, masks, prediction, logits = [], [], [], None, None
-    if box is not None:
-        out = seg.predict_encoded(encoded, box=box)
-        prediction, logits = out.mask, out.logits
-    for _ in range(n_clicks):
-        click = next_click(prediction, truth)
-        if click is not None:
-            points.append(click[:2])
-            labels.append(click[2])
-            earlier = {"logits": logits, "none": None}.get(feedback, prediction)
-            out = seg.predict_encoded(encoded, points=points, labels=labels, box=box, mask_input=earlier)
-            prediction, logits = out.mask, out.logits
-        masks.append(prediction)
-    return masks
+    kind = {"logits": "logits", "none": "none"}.get(feedback, "mask")
+    return click_loop(seg, encoded, truth, box, n_clicks, [], feed_back=kind)
 
 
 def logit_profile(seg: Segmenter, data: dict, limit: int) -> dict[int, float]:
@@ -105,11 +93,11 @@ def main() -> None:
         names.append(str(data["mask_name"][m]).split(":")[-1])
         for name in FEEDBACK:
             r = results[name]
-            masks = click_loop(seg, encoded, truth, None, MAX_CLICKS, name)
+            masks = feedback_loop(seg, encoded, truth, None, MAX_CLICKS, name)
             r["click5"].append(dice(masks[4], truth))
             r["noc85"].append(clicks_to_reach(masks, truth, 0.85))
             r["noc90"].append(clicks_to_reach(masks, truth, 0.90))
-            r["box5"].append(dice(click_loop(seg, encoded, truth, tight_box(truth), 5, name)[-1], truth))
+            r["box5"].append(dice(feedback_loop(seg, encoded, truth, tight_box(truth), 5, name)[-1], truth))
     seg.mask_profile = True
     names = np.array(names)
     structures = sorted(set(names))
@@ -120,8 +108,6 @@ def main() -> None:
         noc = np.array(r["noc85"])
         per = " / ".join(f"{noc[names == s].mean():.1f}" for s in structures)
         print(f"| {name} | {np.mean(r['click5']):.3f} | {noc.mean():.2f} | {np.mean(r['noc90']):.2f} | {np.mean(r['box5']):.3f} | {per} |")
-
-
 
 if __name__ == "__main__":
     main()

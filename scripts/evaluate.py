@@ -41,8 +41,12 @@ DEFAULT_REPORT = "reports/benchmark.md"
 DEFAULT_SLICES = VOLUMES.parent / "slices" / "test.npz"
 
 
-def click_loop(seg: Segmenter, encoded, truth: np.ndarray, box, n_clicks: int, timings: list[float]):
-    """Run RITM clicks (after an optional box); return the list of masks after each click."""
+def click_loop(seg: Segmenter, encoded, truth: np.ndarray, box, n_clicks: int, timings: list[float],
+               feed_back: str = "logits"):
+    """Run RITM clicks (after an optional box); return the list of masks after each click.
+
+    feed_back: what each click is decoded with besides the clicks and box: the earlier "logits"
+    (the protocol), the earlier binary "mask", or "none" (scripts/bench_mask_feedback.py)."""
     points, labels, logits, masks = [], [], None, []
     prediction = None
     if box is not None:
@@ -55,8 +59,9 @@ def click_loop(seg: Segmenter, encoded, truth: np.ndarray, box, n_clicks: int, t
             continue
         points.append(click[:2])
         labels.append(click[2])
+        earlier = {"logits": logits, "mask": prediction, "none": None}[feed_back]
         start = time.perf_counter()
-        out = seg.predict_encoded(encoded, points=points, labels=labels, box=box, mask_input=logits)
+        out = seg.predict_encoded(encoded, points=points, labels=labels, box=box, mask_input=earlier)
         timings.append(time.perf_counter() - start)
         prediction, logits = out.mask, out.logits
         masks.append(prediction)

@@ -29,7 +29,7 @@ from waveseg.model_files import ModelCard, load_model
 from waveseg.onnx_graph import OnnxGraph, use_onnx
 from waveseg.preprocess import LOWRES_MASK_SIZE, MODEL_INPUT_SIZE, ResizeGeometry, as_gray_or_rgb, normalize_intensity
 from waveseg.prompts import validate_box, validate_points
-from waveseg.roi import CropCache, choose_roi, keep_or_move_roi, target_extent
+from waveseg.roi import CropCache, next_roi
 
 MASK_LOGIT = 10.0  # magnitude of a binary mask_input's logits without the edge profile (mask_profile=False)
 
@@ -257,9 +257,8 @@ class Segmenter:
         hw = geometry.original_hw
         pts = validate_points(points, labels, hw)
         bx = validate_box(box, hw)
-        extent = target_extent(bx, None, None if pts is None else pts[0])
         earlier = self._zoomed.recall(mask_input)
-        roi = keep_or_move_roi(earlier.roi if earlier else None, choose_roi(extent, hw, self.roi_zoom), extent, hw)
+        roi = next_roi(earlier.roi if earlier else None, bx, None, None if pts is None else pts[0], hw, self.roi_zoom)
         if roi is None:
             return None
         x0, y0, x1, y1 = roi

@@ -86,6 +86,17 @@ def keep_or_move_roi(previous: tuple[int, int, int, int] | None, fresh: tuple[in
     return previous if framed and not_too_big else fresh
 
 
+def next_roi(previous: tuple[int, int, int, int] | None, box: np.ndarray | None, mask: np.ndarray | None,
+             points: np.ndarray | None, image_hw: tuple[int, int], mode: str | bool, keep: bool = True
+             ) -> tuple[int, int, int, int] | None:
+    """The crop for a prompt, or None for the whole image: ``choose_roi`` on the target's extent
+    (``target_extent`` of box, mask, points), keeping ``previous`` while it still frames it
+    (``keep_or_move_roi``; ``keep=False`` always takes the fresh crop)."""
+    extent = target_extent(box, mask, points)
+    fresh = choose_roi(extent, image_hw, mode)
+    return keep_or_move_roi(previous, fresh, extent, image_hw) if keep else fresh
+
+
 class CropCache:
     """Encoded crops of one image; the ``capacity`` most recently used are kept.
 

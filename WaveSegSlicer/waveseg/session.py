@@ -16,7 +16,7 @@ from waveseg.errors import InvalidPromptError
 from waveseg.predictor import EncodedImage, Prediction, Segmenter
 from waveseg.preprocess import as_gray_or_rgb, normalize_intensity
 from waveseg.prompts import validate_box, validate_points
-from waveseg.roi import CropCache, choose_roi, keep_or_move_roi, target_extent
+from waveseg.roi import CropCache, next_roi
 
 
 @dataclass(frozen=True)
@@ -156,10 +156,8 @@ class InteractiveSession:
         pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
         prev_mask = previous.mask if previous is not None else None
         extent_mask = prev_mask if self.roi_zoom is True or self.auto_zoom_on_mask else None
-        extent = target_extent(None if box is None else np.asarray(box), extent_mask, pts)
-        roi = choose_roi(extent, self.image_hw, self.roi_zoom)
-        if self.keep_crop and previous is not None:
-            roi = keep_or_move_roi(previous.roi, roi, extent, self.image_hw)
+        roi = next_roi(None if previous is None else previous.roi, None if box is None else np.asarray(box), extent_mask,
+                       pts, self.image_hw, self.roi_zoom, keep=self.keep_crop)
         ox, oy = (roi[0], roi[1]) if roi else (0, 0)
         encoded = self._encoded(roi)
         mask_input = None
