@@ -312,6 +312,9 @@ class MainWindow(QtWidgets.QMainWindow):
         QtWidgets.QMessageBox.about(self, "WaveSeg help", HELP)
 
     def closeEvent(self, event) -> None:
+        self._surface_timer.stop()  # no render after the 3D view is released
+        if self.surface is not None:
+            self.surface.release()
         self.adaptation.cancel()
         if self.document is not None:
             self.document.close()

@@ -38,6 +38,26 @@ def surface_of(mask: np.ndarray, spacing_xyz: tuple[float, float, float]):
     return nets.GetOutput()
 
 
+class _Interactor(QVTKRenderWindowInteractor):
+    """A VTK interactor whose render window is finalised once.
+
+    QVTKRenderWindowInteractor finalises its render window in its own ``closeEvent``. When only
+    the main window is closed, that event comes later, while Qt deletes the closed window. The
+    test suite aborted there with heap corruption once in six full runs on 2026-11-30 (the stack:
+    a later test's ``qWait`` -> ``closeEvent`` -> ``Finalize``; with PySide6 6.12, 2 of 3 runs of
+    the app tests). Most likely the native window was already gone (not proven). So
+    ``SurfaceView.release`` finalises while the window still exists, and the late ``closeEvent``
+    then does nothing.
+    """
+
+    _finalized = False
+
+    def Finalize(self) -> None:  # noqa: N802 (VTK's name)
+        if not self._finalized:
+            self._finalized = True
+            super().Finalize()
+
+
 class SurfaceView(QtWidgets.QWidget):
     """Shows one surface per (mask, colour); the camera is reset when a new volume is shown."""
 
@@ -47,13 +67,17 @@ class SurfaceView(QtWidgets.QWidget):
         self.setToolTip("3D view of the segments: drag to rotate, wheel to zoom")
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.interactor = QVTKRenderWindowInteractor(self)
+        self.interactor = _Interactor(self)
         layout.addWidget(self.interactor)
         self.renderer = vtkRenderer()
         self.renderer.SetBackground(0.08, 0.08, 0.1)
         self.interactor.GetRenderWindow().AddRenderer(self.renderer)
         self._actors: list[vtkActor] = []
         self._camera_set = False
+
+    def release(self) -> None:
+        """Free the render window's OpenGL resources now (call when the app closes)."""
+        self.interactor.Finalize()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
