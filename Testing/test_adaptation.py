@@ -2,6 +2,7 @@
 cancellation and bad input leave the model unchanged, foreign or corrupt profiles are refused."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -19,6 +20,7 @@ from waveseg.predictor import Segmenter
 from waveseg.sample_data import SAMPLE_BRAIN_MASK
 
 TRAIN, HELD_BACK = (2, 6, 10), (4, 13)
+NO_TIME_LIMIT = math.inf  # the step count alone ends these runs: a time budget would cut them on a slow machine
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +65,7 @@ def adapted(brain_slices):
     fingerprint = model_fingerprint(seg.model)
     records = []
     result = adapt(seg, [volume[k] for k in TRAIN], [masks[k] for k in TRAIN], structure="white matter",
-                   steps=40, time_budget_s=300, lr=1e-3, decoder_lr=1e-4, progress=records.append)
+                   steps=40, time_budget_s=NO_TIME_LIMIT, lr=1e-3, decoder_lr=1e-4, progress=records.append)
     assert model_fingerprint(seg.model) == fingerprint, "adapt(apply=False) must not touch the segmenter"
     return seg, result, before, records
 
@@ -117,10 +119,16 @@ def test_cancellation_leaves_the_model_unchanged(brain_slices):
     volume, masks = brain_slices
     seg = _fresh()
     fingerprint = model_fingerprint(seg.model)
-    calls = []
+    polls, steps = [], []
+
+    def cancel_at_the_third_poll() -> bool:  # cancelled by counting polls, not by time
+        polls.append(1)
+        return len(polls) == 3
+
     with pytest.raises(AdaptationCancelled):
-        adapt(seg, [volume[2], volume[6]], [masks[2], masks[6]], steps=50, apply=True,
-              cancel=lambda: len(calls) > 2 or calls.append(1) is not None and False)
+        adapt(seg, [volume[2], volume[6]], [masks[2], masks[6]], steps=50, time_budget_s=NO_TIME_LIMIT, apply=True,
+              progress=steps.append, cancel=cancel_at_the_third_poll)
+    assert len(polls) == 3 and [r["step"] for r in steps] == [1, 2]  # two steps trained, then the cancel
     assert model_fingerprint(seg.model) == fingerprint
 
 
@@ -146,7 +154,8 @@ def test_worker_reports_json_lines_and_writes_a_profile(brain_slices, tmp_path):
     volume, masks = brain_slices
     np.savez(tmp_path / "k.npz", images=volume[[2, 6]], masks=masks[[2, 6]])
     result = subprocess.run([sys.executable, "-m", "waveseg.adaptation.worker", "--model", "wave-gms", "--data",
-                             str(tmp_path / "k.npz"), "--name", "w", "--steps", "3"], capture_output=True, encoding="utf-8", errors="replace")
+                             str(tmp_path / "k.npz"), "--name", "w", "--steps", "3",
+                             "--time-budget", str(NO_TIME_LIMIT)], capture_output=True, encoding="utf-8", errors="replace")
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert result.returncode == 0, result.stderr[-2000:]
     assert [e["event"] for e in events] == ["progress"] * 3 + ["done"]
@@ -161,7 +170,7 @@ def test_lora_adaptation_merges_into_plain_weights(brain_slices):
     volume, masks = brain_slices
     seg = _fresh()
     keys = set(seg.model.state_dict())
-    result = adapt(seg, [volume[k] for k in TRAIN], [masks[k] for k in TRAIN], method="lora", steps=2, time_budget_s=300,
+    result = adapt(seg, [volume[k] for k in TRAIN], [masks[k] for k in TRAIN], method="lora", steps=2, time_budget_s=NO_TIME_LIMIT,
                    apply=True)
     assert set(seg.model.state_dict()) == keys  # no adapter modules left after merging
     assert result.delta and set(result.delta) <= keys and result.metadata["method"] == "lora"

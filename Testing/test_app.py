@@ -5,6 +5,7 @@ releases); the model is the shipped wave-gms (fast on CPU)."""
 
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 from pathlib import Path
@@ -21,11 +22,14 @@ from waveseg.sample_data import DEMO_SLICE  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 REFERENCE_TOLERANCE = 12.0  # mean absolute grey-level difference (0..255) of the downscaled screenshots
+# Only against hanging forever: every wait here ends on its own condition, and reaching this is a failure.
+HANG_GUARD_S = 900
+HANG_GUARD_MS = HANG_GUARD_S * 1000
 
 
 @pytest.fixture(scope="session")
 def display():
-    return start_xvfb()  # lives as long as the test process
+    return start_xvfb(timeout_s=HANG_GUARD_S)  # lives as long as the test process
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +58,7 @@ def window(qtbot, segmenter, tmp_path, monkeypatch):
     qtbot.addWidget(win)
     win.resize(1200, 820)
     win.show()
-    qtbot.waitExposed(win)
+    qtbot.waitExposed(win, timeout=HANG_GUARD_MS)
     return win
 
 
@@ -69,14 +73,14 @@ def test_drag_and_clicks_segment_with_undo_redo(window, brain_mask):
     assert mask[DEMO_SLICE].sum() > 0 and mask.sum() == mask[DEMO_SLICE].sum()
     after_box = mask.copy()
     click(window.views[0], 90, 30, modifier=QtCore.Qt.ControlModifier)  # Ctrl+click: negative point
-    settle(window, 0.1)
+    settle(window)
     after_click = window.document.segment.mask.copy()
     assert not np.array_equal(after_click, after_box)
     window.undo_action.trigger()
-    settle(window, 0.1)
+    settle(window)
     np.testing.assert_array_equal(window.document.segment.mask, after_box)
     window.redo_action.trigger()
-    settle(window, 0.1)
+    settle(window)
     np.testing.assert_array_equal(window.document.segment.mask, after_click)
     assert "ms" in window.latency.text()  # the status bar shows the last prompt's latency
 
@@ -88,13 +92,13 @@ def test_shortcuts_propagate_and_undo(window, qtbot):
 
     demo_state(window, propagate=False)
     window.activateWindow()
-    qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=5000)
+    qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=HANG_GUARD_MS)
     assert window.propagate_action.toolTip() == "Propagate (P)"
     qtbot.keyClick(window.views[0], QtCore.Qt.Key_P)
-    settle(window, 0.1)
+    settle(window)
     assert window.document.segment.mask.any(axis=(1, 2)).sum() >= 10  # propagated through the volume
     qtbot.keyClick(window.views[0], QtCore.Qt.Key_Z, QtCore.Qt.ControlModifier)
-    settle(window, 0.1)
+    settle(window)
     assert window.document.segment.mask.any(axis=(1, 2)).sum() == 1
 
 
@@ -161,16 +165,25 @@ def test_gui_stays_responsive_while_propagating(window, qtbot):
     from waveseg.app.demo_state import demo_state
 
     demo_state(window, propagate=False)
-    ticks, worker = [], []
+    worker, handled, ticked = [], [], threading.Event()
     timer = QtCore.QTimer(interval=10)
-    timer.timeout.connect(lambda: ticks.append(1))
+    timer.timeout.connect(ticked.set)  # runs on the GUI thread
     session = window.document.segment.session
+
+    def wait_for_a_gui_event(done: int, planned: int) -> None:  # on the worker, after each propagated slice
+        # The next slice waits until the GUI thread has handled a timer event: counted by that
+        # condition, not by how many ticks fit into however long the propagation takes.
+        if not handled or handled[-1]:
+            ticked.clear()
+            handled.append(ticked.wait(HANG_GUARD_S))
+
     timer.start()
-    window.runner.submit(lambda: worker.append(threading.get_ident()) or session.propagate(0, DEMO_SLICE))
+    window.runner.submit(lambda: worker.append(threading.get_ident())
+                         or session.propagate(0, DEMO_SLICE, progress=wait_for_a_gui_event))
     window.runner.wait()
     timer.stop()
     assert worker[0] != threading.get_ident()  # the model ran off the GUI thread ...
-    assert len(ticks) >= 5  # ... and the GUI thread kept handling events meanwhile
+    assert len(handled) >= 5 and all(handled)  # ... and the GUI thread handled events between its slices
     assert session.mask.any(axis=(1, 2)).sum() >= 10
 
 
@@ -190,9 +203,17 @@ def test_window_screenshot_matches_the_reference(window, tmp_path):
     assert surface[..., 0].max() > 150  # the 3D surface is drawn (VTK content is not black)
 
 
-def test_adaptation_dock_refuses_too_few_slices_and_cancels(window, qtbot, tmp_path):
+def test_adaptation_dock_refuses_too_few_slices_and_cancels(window, qtbot, tmp_path, monkeypatch):
+    from waveseg.adaptation.background import AdaptationProcess
+    from waveseg.app import adaptation_dock
     from waveseg.app.demo_state import demo_state
 
+    def endless(*args, **kwargs) -> AdaptationProcess:
+        # Only Cancel can end this run: with the dock's 120 steps and 60 s budget, a slow machine
+        # could finish (or run out of time) before the test's click, and the cancel would test nothing.
+        return AdaptationProcess(*args, **{**kwargs, "steps": 10**9, "time_budget_s": math.inf})
+
+    monkeypatch.setattr(adaptation_dock, "AdaptationProcess", endless)
     demo_state(window, propagate=False)
     dock = window.adaptation
     dock.nameEdit.setText("site-brain")
@@ -202,9 +223,9 @@ def test_adaptation_dock_refuses_too_few_slices_and_cancels(window, qtbot, tmp_p
     window.runner.wait()
     dock.adaptButton.click()
     assert dock.process is not None and not dock.adaptButton.isEnabled()
-    qtbot.waitUntil(lambda: dock.status.text().startswith("step"), timeout=300_000)
+    qtbot.waitUntil(lambda: dock.status.text().startswith("step"), timeout=HANG_GUARD_MS)
     dock.cancelButton.click()
-    qtbot.waitUntil(lambda: dock.process is None, timeout=60_000)
+    qtbot.waitUntil(lambda: dock.process is None, timeout=HANG_GUARD_MS)
     assert dock.status.text().startswith("Adaptation stopped")
     profiles = tmp_path / "profiles"
     assert not profiles.exists() or not any(profiles.iterdir())  # cancelled: no profile, no partial file

@@ -1,5 +1,6 @@
-"""The Slicer module's Logic against real MRML (PyPI slicer-core: scene, volume and segmentation
-nodes, storage nodes) without the GUI: geometry, masks in segments, .seg.nrrd, prompts in RAS."""
+"""The Slicer module's Logic against real MRML (PyPI slicer-core: scene, volume, segmentation and
+segment editor nodes, the Segment Editor logic, storage nodes) without the GUI: the editor's grid,
+masks in segments, .seg.nrrd, prompts in RAS through parent transforms."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import pytest
 slicer = pytest.importorskip("slicer", reason="slicer-core is part of the test extra")
 vtk = pytest.importorskip("vtk")
 
+from slicer_harness import new_editor  # noqa: E402
 from WaveSegSlicerLib import mrml_bridge  # noqa: E402
+from WaveSegSlicerLib.editor_grid import EditorGrid, changed_box, image_array, image_of_mask, prompt_voxel_and_axis  # noqa: E402
 from WaveSegSlicerLib.mrml_support import load_volume, new_scene  # noqa: E402
-from WaveSegSlicerLib.selftest_cases import PROMPT_CASES, golden_mask, run_case  # noqa: E402
+from WaveSegSlicerLib.selftest_cases import PROMPT_CASES, golden_mask, run_case, voxel_handlers  # noqa: E402
 from WaveSegSlicerLib.volume_logic import VolumePromptLogic  # noqa: E402
 from waveseg.io import read_image  # noqa: E402
 from waveseg.metrics import dice  # noqa: E402
@@ -52,53 +55,77 @@ def make_volume(scene, direction: np.ndarray, spacing, origin=(10.0, -20.0, 5.0)
     return node
 
 
+def editor_grid(scene, volume_node, segmentation_node=None):
+    """The Segment Editor's grid for a volume (the segmentation's reference geometry taken from it),
+    through the real vtkSlicerSegmentEditorLogic; returns (grid, source voxels, segmentation, logic)."""
+    if segmentation_node is None:
+        segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+        segmentation_node.CreateDefaultDisplayNodes()
+        segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
+    _editor_node, logic = new_editor(scene, segmentation_node, volume_node)
+    assert logic.UpdateAlignedSourceVolume()
+    source = logic.GetAlignedSourceVolume()
+    return EditorGrid.of_image(source), image_array(source), segmentation_node, logic
+
+
 @pytest.mark.parametrize("geometry", GEOMETRIES)
-def test_ras_to_ijk_inverts_the_volume_geometry(scene, geometry):
+def test_editor_grid_is_the_volume_grid_and_maps_ras_to_voxels(scene, geometry):
     node = make_volume(scene, *GEOMETRIES[geometry])
+    grid, voxels, _segmentation, _logic = editor_grid(scene, node)
+    np.testing.assert_array_equal(voxels, slicer.util.arrayFromVolume(node))  # no resampling when the geometry is the volume's
+    np.testing.assert_allclose(grid.spacing_xyz, GEOMETRIES[geometry][1], rtol=1e-6)
     ijk_to_ras = mrml_bridge.ijk_to_ras_matrix(node)
     for ijk in [(0, 0, 0), (10, 8, 5), (3.5, 2.25, 1.0)]:
-        ras = (ijk_to_ras @ np.array([*ijk, 1.0]))[:3]
-        np.testing.assert_allclose(mrml_bridge.ras_to_ijk(node, ras), ijk, atol=1e-6)
-    array, spacing = mrml_bridge.volume_array(node)
-    assert array.shape == SHAPE
-    np.testing.assert_allclose(spacing, GEOMETRIES[geometry][1])
-
-
-def test_ras_to_ijk_goes_through_parent_transforms(scene):
-    node = make_volume(scene, np.eye(3), (1.0, 1.0, 1.0))
-    transform = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
-    shift = vtk.vtkMatrix4x4()
-    shift.SetElement(0, 3, 7.0)  # the volume is shown 7 mm to the right of its file position
-    transform.SetMatrixTransformToParent(shift)
-    node.SetAndObserveTransformNodeID(transform.GetID())
-    ras_of_origin_voxel = (mrml_bridge.ijk_to_ras_matrix(node) @ np.array([0, 0, 0, 1.0]))[:3] + [7.0, 0, 0]
-    np.testing.assert_allclose(mrml_bridge.ras_to_ijk(node, ras_of_origin_voxel), (0, 0, 0), atol=1e-6)
+        np.testing.assert_allclose(grid.voxel((ijk_to_ras @ np.array([*ijk, 1.0]))[:3]), ijk, atol=1e-6)
+    with pytest.raises(mrml_bridge.GeometryError, match="outside the volume"):
+        grid.voxel((ijk_to_ras @ np.array([30.0, 0, 0, 1.0]))[:3])
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_slice_axis_follows_the_voxel_axes(scene, geometry):
     direction, spacing = GEOMETRIES[geometry]
-    node = make_volume(scene, direction, spacing)
+    grid, *_ = editor_grid(scene, make_volume(scene, direction, spacing))
     for ijk_axis in range(3):
-        assert mrml_bridge.slice_axis_for_normal(node, -direction[:, ijk_axis]) == 2 - ijk_axis
+        assert grid.axis_for_normal(-direction[:, ijk_axis]) == 2 - ijk_axis
     with pytest.raises(mrml_bridge.GeometryError, match="Rotate to volume plane"):
-        mrml_bridge.slice_axis_for_normal(node, direction @ np.array([0.3, 0.0, 1.0]))
+        grid.axis_for_normal(direction @ np.array([0.3, 0.0, 1.0]))
+
+
+def test_prompts_go_through_the_segmentation_parent_transform(scene):
+    """A volume under a rotated and shifted transform: the segmentation's geometry follows it
+    (vtkMRMLSegmentationNode::SetReferenceImageGeometryParameterFromVolumeNode), and a view on
+    the transformed voxel planes maps to the right voxel and axis."""
+    node = make_volume(scene, np.eye(3), (1.0, 1.0, 1.0))
+    transform = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
+    to_parent = np.eye(4)
+    to_parent[:3, :3], to_parent[:3, 3] = _rotation(30), (7.0, -3.0, 2.0)
+    transform.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(to_parent))
+    node.SetAndObserveTransformNodeID(transform.GetID())
+    grid, *_rest = editor_grid(scene, node)
+    segmentation = _rest[1]
+    world = to_parent @ mrml_bridge.ijk_to_ras_matrix(node)  # voxel -> world RAS
+    for ijk_axis in range(3):
+        ijk = (4.0, 3.0, 2.0)
+        voxels, axis = prompt_voxel_and_axis(grid, segmentation, [(world @ np.array([*ijk, 1.0]))[:3]], world[:3, ijk_axis])
+        np.testing.assert_allclose(voxels[0], ijk, atol=1e-6)
+        assert axis == 2 - ijk_axis
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_mask_round_trip_through_segment_and_seg_nrrd(scene, geometry, tmp_path):
     node = make_volume(scene, *GEOMETRIES[geometry])
-    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
-    segmentation.CreateDefaultDisplayNodes()
-    segmentation.SetReferenceImageGeometryParameterFromVolumeNode(node)
+    grid, _voxels, segmentation, _logic = editor_grid(scene, node)
     segment_id = mrml_bridge.ensure_segment(segmentation, "liver", (0.8, 0.2, 0.1))
     assert mrml_bridge.ensure_segment(segmentation, "liver") == segment_id  # found, not added twice
     mask = np.zeros(SHAPE, bool)
     mask[2, 1:5, 2:9] = True
     mask[4, 3, 3] = True
-    mrml_bridge.write_mask_to_segment(mask, node, segmentation, segment_id)
+    logic = slicer.vtkSlicerSegmentationsModuleLogic
+    assert logic.SetBinaryLabelmapToSegment(image_of_mask(mask, grid), segmentation, segment_id, logic.MODE_REPLACE, grid.extent)
+    colour_tables = scene.GetNodesByClass("vtkMRMLColorTableNode").GetNumberOfItems()
     np.testing.assert_array_equal(mrml_bridge.read_segment_mask(segmentation, segment_id, node), mask)
     assert scene.GetNodesByClass("vtkMRMLLabelMapVolumeNode").GetNumberOfItems() == 0  # temporary nodes removed
+    assert scene.GetNodesByClass("vtkMRMLColorTableNode").GetNumberOfItems() == colour_tables  # and its colour table
 
     storage = segmentation.CreateDefaultStorageNode()
     path = tmp_path / "mask.seg.nrrd"
@@ -109,60 +136,54 @@ def test_mask_round_trip_through_segment_and_seg_nrrd(scene, geometry, tmp_path)
     lps = np.diag([-1.0, -1.0, 1.0])
     np.testing.assert_allclose(lps @ np.array(written.direction).reshape(3, 3) * np.array(written.spacing), ras_of_voxels[:3, :3], atol=1e-5)
     zs, ys, xs = np.nonzero(written.array)
-    offset = np.round(mrml_bridge.ras_to_ijk(node, lps @ np.array(written.origin))).astype(int)  # seg.nrrd may crop to the extent
+    offset = np.round(grid.voxel(lps @ np.array(written.origin))).astype(int)  # seg.nrrd may crop to the extent
     np.testing.assert_array_equal(np.stack([xs, ys, zs]).T + offset, np.stack(np.nonzero(mask)[::-1]).T)
 
 
-def test_bad_masks_and_segments_are_refused(scene):
+def test_bad_masks_and_volumes_are_refused(scene):
     node = make_volume(scene, np.eye(3), (1.0, 1.0, 1.0))
-    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
-    segment_id = mrml_bridge.ensure_segment(segmentation, "a")
+    grid, *_ = editor_grid(scene, node)
     with pytest.raises(mrml_bridge.GeometryError, match="does not match"):
-        mrml_bridge.write_mask_to_segment(np.zeros((2, 2, 2), bool), node, segmentation, segment_id)
-    with pytest.raises(mrml_bridge.GeometryError, match="not in segmentation"):
-        mrml_bridge.write_mask_to_segment(np.zeros(SHAPE, bool), node, segmentation, "missing")
+        image_of_mask(np.zeros((2, 2, 2), bool), grid)
+    assert changed_box(np.zeros(SHAPE, bool), np.zeros(SHAPE, bool)) is None
     empty = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
     with pytest.raises(mrml_bridge.GeometryError, match="no image data"):
         mrml_bridge.volume_array(empty)
-
-
-@pytest.fixture(scope="module")
-def sample_scene():
-    scene = new_scene()
-    return scene, load_volume(scene, SAMPLE_T1, "colin27")
+    with pytest.raises(mrml_bridge.GeometryError, match="no geometry"):
+        EditorGrid.of_image(None)
 
 
 @pytest.mark.parametrize("case", PROMPT_CASES, ids=[c.name for c in PROMPT_CASES])
 def test_prompt_table_matches_golden_masks(sample_scene, fast_segmenter, case):
     """The same table the in-Slicer self-test runs (prompts in RAS through the Logic)."""
-    _, volume_node = sample_scene
-    logic = VolumePromptLogic(fast_segmenter, volume_node, prefetch=False)
-    run_case(case, volume_node, logic.box, logic.click, logic.propagate)
+    scene, volume_node = sample_scene
+    grid, voxels, segmentation, _ = editor_grid(scene, volume_node)
+    logic = VolumePromptLogic(fast_segmenter, voxels, grid.spacing_xyz, prefetch=False)
+    box, point = voxel_handlers(grid, segmentation, logic)
+    run_case(case, volume_node, box, point, logic.propagate)
     assert logic.mask.any()
     assert dice(logic.mask, golden_mask(case)) >= 0.99
     logic.close()
 
 
-def test_logic_undo_redo_and_writes_segment(sample_scene, fast_segmenter):
+def test_logic_undo_redo_and_a_refused_prompt(sample_scene, fast_segmenter):
     scene, volume_node = sample_scene
-    start = np.zeros(read_image(SAMPLE_T1).array.shape, bool)
+    grid, voxels, segmentation, _ = editor_grid(scene, volume_node)
+    start = np.zeros(voxels.shape, bool)
     start[8, 100:110, 80:90] = True  # an existing segment the session starts from
-    logic = VolumePromptLogic(fast_segmenter, volume_node, initial_mask=start, prefetch=False)
+    logic = VolumePromptLogic(fast_segmenter, voxels, grid.spacing_xyz, initial_mask=start, prefetch=False)
+    box, point = voxel_handlers(grid, segmentation, logic)
     ras = lambda ijk: (mrml_bridge.ijk_to_ras_matrix(volume_node) @ np.array([*ijk, 1.0]))[:3]  # noqa: E731
     normal = mrml_bridge.ijk_to_ras_matrix(volume_node)[:3, 2]
-    axis, index = logic.box(ras((20, 20, 8)), ras((162, 198, 8)), normal)
-    assert (axis, index) == (0, 8)
+    assert box(ras((20, 20, 8)), ras((162, 198, 8)), normal) == (0, 8)
     after_box = logic.mask.copy()
-    logic.click(ras((90, 30, 8)), False, normal)
+    point(ras((90, 30, 8)), False, normal)
     np.testing.assert_array_equal(logic.undo(), after_box)
     np.testing.assert_array_equal(logic.undo(), start)
     np.testing.assert_array_equal(logic.redo(), after_box)
-    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
-    segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
-    segment_id = mrml_bridge.ensure_segment(segmentation, "brain")
-    logic.write_to_segment(segmentation, segment_id)
-    np.testing.assert_array_equal(mrml_bridge.read_segment_mask(segmentation, segment_id, volume_node), after_box)
     with pytest.raises(mrml_bridge.GeometryError, match="outside the volume"):
-        logic.click(ras((500, 30, 8)), True, normal)
+        point(ras((500, 30, 8)), True, normal)
     np.testing.assert_array_equal(logic.mask, after_box)  # a refused prompt changes nothing
+    with pytest.raises(ValueError, match="differs from the volume"):
+        VolumePromptLogic(fast_segmenter, voxels, grid.spacing_xyz, initial_mask=start[:4], prefetch=False)
     logic.close()

@@ -19,7 +19,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "WaveSegSlicer"
-SLICER_FILES = [MODULE / "WaveSegSlicer.py", *sorted((MODULE / "WaveSegSlicerLib").glob("*.py"))]
+SLICER_FILES = [MODULE / "WaveSegSlicer.py", *sorted(p for lib in MODULE.glob("*Lib") for p in lib.glob("*.py"))]
 UI_FILE = MODULE / "Resources" / "UI" / "WaveSegSlicer.ui"
 
 
@@ -107,7 +107,7 @@ def test_catalog_entry_follows_the_extensions_index_schema():
 
 @pytest.mark.parametrize("path,size", [("Resources/WaveSeg.png", (128, 128)),
                                        ("WaveSegSlicer/Resources/Icons/WaveSegSlicer.png", (128, 128)),
-                                       ("WaveSegSlicer/WaveSegSlicerLib/SegmentEditorEffect.png", (21, 21)),
+                                       ("WaveSegSlicer/SegmentEditorWaveSegLib/SegmentEditorEffect.png", (21, 21)),
                                        ("Resources/Screenshot01.png", None)])
 def test_icons_and_screenshot_exist(path, size):
     with Image.open(ROOT / path) as image:

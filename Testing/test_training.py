@@ -1,6 +1,7 @@
 """Training runs end to end on a tiny real set: DDP with two CPU processes (gloo), checkpoints
 that resume, and a model file that loads."""
 
+import itertools
 import json
 import os
 import subprocess
@@ -133,9 +134,11 @@ def test_a_time_budget_cuts_the_stage_and_the_schedule_follows(tiny_slices, tmp_
     from waveseg.training.trainer import Distributed, StageConfig, TrainConfig, run_stage
 
     stage = StageConfig(steps=1000, batch=1, lr=0.002, time_budget_s=1e-3)  # spent after the first step
+    ticks = itertools.count()  # a fake clock, one second further at every reading: the cut cannot depend on the machine's speed
     records = []
     run_stage("distill", build_student("wave-gms"), DistillationSlices(tiny_slices / "train.npz", tiny_slices / "teacher_train.npy"),
-              stage, TrainConfig(backbone="wave-gms", checkpoint_every=1000), tmp_path, Distributed(), log=records.append)
+              stage, TrainConfig(backbone="wave-gms", checkpoint_every=1000), tmp_path, Distributed(), log=records.append,
+              clock=lambda: float(next(ticks)))
     assert [r["step"] for r in records] == list(range(1, 22))  # 20 steps to measure, then one more
     assert records[-1]["of"] == 21 and records[-1]["lr"] == 0.0
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 1000

@@ -17,6 +17,7 @@ from waveseg.volume_geometry import SlicePixels, take_slice, voxel_to_slice
 
 
 GOLDEN_3D_DICE = 0.90
+HANG_GUARD_S = 900.0  # only against hanging forever; a wait reaching it is a failure
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +146,10 @@ def test_prefetch_fills_neighbours_in_the_background_and_clear_drops_stale_resul
             self.embedding = torch.zeros(1, 256, 64, 64)
 
     def encode(key):
-        gate.wait(5)
+        # held until the test has cleared the cache, however slow the machine: a timed-out wait
+        # would store the embedding before clear() and skip what is tested (raising fails cache.wait())
+        if not gate.wait(HANG_GUARD_S):
+            raise AssertionError("the gate was never opened")
         encoded.append(key)
         return Fake()
 

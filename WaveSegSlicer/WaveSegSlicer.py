@@ -1,11 +1,10 @@
 """WaveSeg Slicer module: model and profile choice, few-shot adaptation, and the "WaveSeg"
-Segment Editor effect (registered at startup; its code is WaveSegSlicerLib/SegmentEditorEffect.py).
+Segment Editor effect (registered at startup; its code is SegmentEditorWaveSegLib/SegmentEditorEffect.py).
 
 Model work lives in the ``waveseg`` core and in ``WaveSegSlicerLib`` (MRML conversions, worker
 thread, background adaptation process); this file only wires Slicer's module classes to them.
 """
 
-import json
 import logging
 import os
 import shutil
@@ -57,12 +56,19 @@ in Resources/Models for data provenance and licences.
 
 
 def registerEditorEffect():
-    """Register the scripted "WaveSeg" Segment Editor effect (no torch import happens here)."""
+    """Register the scripted "WaveSeg" Segment Editor effect (no torch import happens here).
+
+    Slicer loads the file as a module named after its folder and puts it in ``sys.modules`` under
+    that name (v5.10.0 qSlicerSegmentEditorScriptedEffect.cxx:146-176), so the effect has a
+    package of its own, as Utilities/Templates/Modules/ScriptedSegmentEditorEffect has.
+    """
     import qSlicerSegmentationsEditorEffectsPythonQt as effects
 
     instance = effects.qSlicerSegmentEditorScriptedEffect(None)
-    effectPath = os.path.join(os.path.dirname(__file__), "WaveSegSlicerLib", "SegmentEditorEffect.py")
-    instance.setPythonSource(effectPath.replace("\\", "/"))
+    effectPath = os.path.join(os.path.dirname(__file__), "SegmentEditorWaveSegLib", "SegmentEditorEffect.py")
+    if not instance.setPythonSource(effectPath.replace("\\", "/")):  # False when the file fails to load
+        logging.error(f"WaveSeg: could not load the Segment Editor effect from {effectPath}")
+        return
     instance.self().register()
 
 
@@ -132,8 +138,11 @@ class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.refreshModelsAndProfiles()
 
     def cleanup(self) -> None:
+        from WaveSegSlicerLib.executor import shutdown_shared
+
         self.onCancelAdapt()
         self.removeObservers()
+        shutdown_shared()
 
     def enter(self) -> None:
         self.initializeParameterNode()
@@ -169,6 +178,7 @@ class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._checkCanAdapt()
 
     def _checkCanAdapt(self, caller=None, event=None) -> None:
+        self.showChosenModel()  # the parameter node may have changed from the effect's panel or a loaded scene
         p = self._parameterNode
         ready = bool(p and p.inputVolume and p.segmentation and p.profileName.strip()) and self._adaptation is None
         self.ui.adaptButton.enabled = ready
@@ -188,11 +198,18 @@ class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for profile in self.logic.profiles():
             self.ui.profileComboBox.addItem(f"{profile['name']} ({profile.get('structure', '?')}, {profile.get('base_model', '?')})",
                                             profile["name"])
-        if self._parameterNode:
-            self.ui.modelComboBox.setCurrentText(self._parameterNode.model)
-            index = self.ui.profileComboBox.findData(self._parameterNode.profile)
-            self.ui.profileComboBox.setCurrentIndex(max(index, 0))
         for combo in (self.ui.modelComboBox, self.ui.profileComboBox):
+            combo.blockSignals(False)
+        self.showChosenModel()
+
+    def showChosenModel(self) -> None:
+        """Select the parameter node's model and profile in the combo boxes (without echoing back)."""
+        if not self._parameterNode:
+            return
+        for combo, value in ((self.ui.modelComboBox, self._parameterNode.model), (self.ui.profileComboBox, self._parameterNode.profile)):
+            combo.blockSignals(True)
+            index = combo.findText(value) if combo is self.ui.modelComboBox else combo.findData(value)
+            combo.setCurrentIndex(max(index, 0))
             combo.blockSignals(False)
 
     def onModelChanged(self, index) -> None:
@@ -227,6 +244,7 @@ class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 from waveseg.adaptation.profiles import import_profile
 
                 import_profile(path)
+                self.logic.forgetSegmenters()  # a profile of the same name may have been replaced
                 self.refreshModelsAndProfiles()
 
     def onDeleteProfile(self) -> None:
@@ -237,6 +255,7 @@ class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             from waveseg.adaptation.profiles import delete_profile
 
             delete_profile(name)
+            self.logic.forgetSegmenters()
             self._parameterNode.profile = ""
             self.refreshModelsAndProfiles()
 
@@ -260,6 +279,8 @@ class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._adaptationTimer.stop()
             return
         for message in self._adaptation.poll():
+            if self._parameterNode is None:  # the scene was closed while adapting: nothing to show it on
+                continue
             if message.get("event") == "progress":
                 budget = max(self._parameterNode.adaptTimeBudget, 1)
                 self.ui.adaptProgressBar.value = min(100, int(100 * message.get("seconds", 0) / budget))
@@ -270,6 +291,7 @@ class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.adaptProgressBar.value = 100
                 self.ui.adaptStatusLabel.text = _("Profile saved. Held-back Dice {before:.3f} -> {after:.3f}").format(
                     before=message["val_dice_before"], after=message["val_dice_after"])
+                self.logic.forgetSegmenters()  # re-adapting a profile of the same name must not keep the old weights
                 self._parameterNode.profile = self._parameterNode.profileName.strip()
                 self.refreshModelsAndProfiles()
             elif message.get("event") == "error":
@@ -292,13 +314,11 @@ class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class WaveSegSlicerLogic(ScriptedLoadableModuleLogic):
-    """Loads segmenters (shared by the module and the effect) and starts adaptation runs.
+    """Model choice (shared with the effect through ``WaveSegSlicerLib.model_catalog``) and adaptation runs.
 
     Can be used without the widget, e.g. from the Python console:
         logic = WaveSegSlicerLogic(); segmenter = logic.segmenter(*logic.settings())
     """
-
-    _segmenters = {}  # (model, profile, device) -> Segmenter; class-level so the effect shares them
 
     def getParameterNode(self):
         return WaveSegSlicerParameterNode(super().getParameterNode())
@@ -309,18 +329,14 @@ class WaveSegSlicerLogic(ScriptedLoadableModuleLogic):
         return ensure_dependencies()
 
     def modelNames(self) -> list:
-        from waveseg.model_files import models_dir
+        from WaveSegSlicerLib.model_catalog import model_names
 
-        with open(os.path.join(models_dir(), "models.json"), encoding="utf-8") as f:
-            catalog = json.load(f)
-        return ["default", "litemedsam", *catalog.get("models", {})]
+        return model_names()
 
     def profiles(self) -> list:
-        try:
-            from waveseg.adaptation.profiles import list_profiles
-        except ImportError:  # torch not installed yet: no profiles to show
-            return []
-        return list_profiles()
+        from WaveSegSlicerLib.model_catalog import profiles
+
+        return profiles()
 
     def settings(self) -> tuple:
         """(model, profile or None, device) from the parameter node; read on the main thread."""
@@ -328,14 +344,17 @@ class WaveSegSlicerLogic(ScriptedLoadableModuleLogic):
         return p.model, p.profile or None, p.device
 
     def segmenter(self, model: str = "default", profile: str = None, device: str = "cpu"):
-        """The ``waveseg.Segmenter`` for these settings, loaded once (safe on a worker thread)."""
-        key = (model, profile or None, device)
-        if key not in self._segmenters:
-            from waveseg.predictor import Segmenter
+        """The ``waveseg.Segmenter`` for these settings, loaded once and shared with the effect
+        (safe on the worker thread)."""
+        from WaveSegSlicerLib.model_catalog import SEGMENTERS
 
-            self._segmenters.clear()  # keep one model in memory at a time
-            self._segmenters[key] = Segmenter.from_pretrained(key[0], device=key[2], profile=key[1])
-        return self._segmenters[key]
+        return SEGMENTERS.get(model, profile, device)
+
+    def forgetSegmenters(self) -> None:
+        """Drop the loaded model, e.g. after a profile was re-adapted, imported or deleted under the same name."""
+        from WaveSegSlicerLib.model_catalog import SEGMENTERS
+
+        SEGMENTERS.forget()
 
     def startAdaptation(self, volumeNode, segmentationNode, segmentId: str, profileName: str, model: str = "default",
                         method: str = "galore", timeBudget: float = 60.0):
@@ -363,7 +382,7 @@ class WaveSegSlicerLogic(ScriptedLoadableModuleLogic):
             raise RuntimeError(_("PythonSlicer was not found on the PATH; cannot start the adaptation process."))
         return AdaptationProcess(images, masks, name=profileName, model=model, structure=structure, method=method,
                                  time_budget_s=timeBudget, python=python,
-                                 env={"PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])})
+                                 env={"PYTHONPATH": os.pathsep.join(p for p in (os.path.dirname(__file__), os.environ.get("PYTHONPATH")) if p)})
 
 
 #

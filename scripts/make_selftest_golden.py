@@ -17,8 +17,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "WaveSegSlicer"))  # the module folder, as in Slicer
 
+from WaveSegSlicerLib import mrml_bridge  # noqa: E402
+from WaveSegSlicerLib.editor_grid import EditorGrid  # noqa: E402
 from WaveSegSlicerLib.mrml_support import new_scene, load_volume  # noqa: E402
-from WaveSegSlicerLib.selftest_cases import GOLDEN_PATH, MODEL, PROMPT_CASES, run_case  # noqa: E402
+from WaveSegSlicerLib.selftest_cases import GOLDEN_PATH, MODEL, PROMPT_CASES, run_case, voxel_handlers  # noqa: E402
 from WaveSegSlicerLib.volume_logic import VolumePromptLogic  # noqa: E402
 from waveseg.atomic import atomic_path  # noqa: E402
 from waveseg.predictor import Segmenter  # noqa: E402
@@ -29,10 +31,12 @@ def main() -> None:
     scene = new_scene()
     volume_node = load_volume(scene, SAMPLE_T1)
     segmenter = Segmenter.from_pretrained(MODEL)
+    voxels, spacing = mrml_bridge.volume_array(volume_node)
+    grid = EditorGrid.of_volume(volume_node)
     golden = {}
     for case in PROMPT_CASES:
-        logic = VolumePromptLogic(segmenter, volume_node, prefetch=False)
-        run_case(case, volume_node, logic.box, logic.click, logic.propagate)
+        logic = VolumePromptLogic(segmenter, voxels, spacing, prefetch=False)
+        run_case(case, volume_node, *voxel_handlers(grid, volume_node, logic), logic.propagate)
         golden[case.name] = np.packbits(logic.mask)
         golden["shape"] = np.array(logic.mask.shape)
         print(f"{case.name}: {int(logic.mask.sum())} voxels on {int(logic.mask.any(axis=(1, 2)).sum())} axial slices")

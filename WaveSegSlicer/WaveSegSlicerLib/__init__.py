@@ -1,8 +1,8 @@
-"""Slicer glue for WaveSeg: MRML conversions, the volume prompt logic, the model worker thread,
-the dependency installer and the Segment Editor effect (the background adaptation process is the
-core's ``waveseg.adaptation.background``, shared with the desktop app).
+"""Slicer glue for WaveSeg: MRML conversions, the editor's grid as numpy, the volume prompt logic,
+the model worker thread and the dependency installer (the Segment Editor effect itself lives alone
+in ``SegmentEditorWaveSegLib``; the background adaptation process is the core's
+``waveseg.adaptation.background``, shared with the desktop app).
 
-Nothing here holds model logic (that is ``waveseg``); modules that need Qt or the Slicer
-application (``executor`` pumping, ``dependencies``, ``SegmentEditorEffect``) import them
-inside functions so the MRML parts can be tested with PyPI's ``slicer-core`` alone.
+Nothing here holds model logic (that is ``waveseg``), and nothing here imports Qt or needs the
+Slicer application at import time, so the MRML parts are tested with PyPI's ``slicer-core``.
 """

@@ -1,4 +1,5 @@
-"""Conversions between MRML nodes and the WaveSeg core's numpy arrays.
+"""Conversions between MRML nodes and the WaveSeg core's numpy arrays (main thread only), for
+the module's adaptation and the self-test; the effect works on the editor's grid (``editor_grid``).
 
 Conventions: ``slicer.util.arrayFromVolume`` returns (K, J, I) = (Z, Y, X) arrays, which is the
 core's volume order; voxel coordinates are (i, j, k) = (column, row, slice); RAS is Slicer's
@@ -14,11 +15,8 @@ from typing import Sequence
 
 import numpy as np
 import vtk
-from vtk.util import numpy_support
 
 import slicer
-
-ALIGNMENT_TOLERANCE = 0.999  # |cos| between a slice normal and a voxel axis to count as aligned
 
 
 class GeometryError(ValueError):
@@ -42,66 +40,6 @@ def volume_array(volume_node) -> tuple[np.ndarray, tuple[float, float, float]]:
     return np.array(array), tuple(float(s) for s in volume_node.GetSpacing())
 
 
-def world_to_volume_ras(volume_node, ras: Sequence[float]) -> np.ndarray:
-    """World RAS -> the volume's own RAS, through its parent transforms (linear or not)."""
-    transform = vtk.vtkGeneralTransform()
-    slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(None, volume_node.GetParentTransformNode(), transform)
-    return np.array(transform.TransformPoint([float(v) for v in ras[:3]]))
-
-
-def ras_to_ijk(volume_node, ras: Sequence[float]) -> np.ndarray:
-    """World RAS point (mm) -> continuous voxel (i, j, k) of ``volume_node``."""
-    local = world_to_volume_ras(volume_node, ras)
-    matrix = vtk.vtkMatrix4x4()
-    volume_node.GetRASToIJKMatrix(matrix)
-    return np.array(matrix.MultiplyPoint([*local, 1.0])[:3])
-
-
-def slice_axis_for_normal(volume_node, normal_ras: Sequence[float]) -> int:
-    """Array axis (0 = K, 1 = J, 2 = I) whose voxel planes a slice view with this normal shows.
-
-    Raises ``GeometryError`` when the view is oblique to the voxel grid: the core segments voxel
-    planes, so the user is asked to rotate the view to the volume plane (as Slicer's level
-    tracing effect does).
-    """
-    direction = ijk_to_ras_matrix(volume_node)[:3, :3]
-    direction = direction / np.linalg.norm(direction, axis=0, keepdims=True)
-    normal = np.asarray(normal_ras[:3], float)
-    normal = normal / np.linalg.norm(normal)
-    cosines = np.abs(direction.T @ normal)  # one per voxel axis i, j, k
-    ijk_axis = int(np.argmax(cosines))
-    if cosines[ijk_axis] < ALIGNMENT_TOLERANCE:
-        raise GeometryError("the slice view is not aligned with the volume's voxel planes; "
-                            "use the slice view's 'Rotate to volume plane' button and try again")
-    return 2 - ijk_axis
-
-
-def oriented_image_from_mask(mask: np.ndarray, volume_node):
-    """(Z, Y, X) mask -> ``vtkOrientedImageData`` (uint8 0/1) with the volume's voxel geometry."""
-    mask = np.ascontiguousarray(np.asarray(mask) > 0, dtype=np.uint8)
-    dims = volume_node.GetImageData().GetDimensions()  # (I, J, K)
-    if mask.shape != tuple(dims[::-1]):
-        raise GeometryError(f"mask shape {mask.shape} does not match the volume's (Z, Y, X) = {tuple(dims[::-1])}")
-    image = slicer.vtkOrientedImageData()
-    image.SetDimensions(*dims)
-    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
-    numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())[:] = mask.ravel()  # I fastest = C order of (K, J, I)
-    matrix = vtk.vtkMatrix4x4()
-    volume_node.GetIJKToRASMatrix(matrix)
-    image.SetImageToWorldMatrix(matrix)
-    return image
-
-
-def write_mask_to_segment(mask: np.ndarray, volume_node, segmentation_node, segment_id: str) -> None:
-    """Replace a segment's binary labelmap by a (Z, Y, X) mask on ``volume_node``'s grid."""
-    if segmentation_node.GetSegmentation().GetSegment(segment_id) is None:
-        raise GeometryError(f"segment {segment_id!r} is not in segmentation {segmentation_node.GetName()!r}")
-    image = oriented_image_from_mask(mask, volume_node)
-    logic = slicer.vtkSlicerSegmentationsModuleLogic
-    if not logic.SetBinaryLabelmapToSegment(image, segmentation_node, segment_id, logic.MODE_REPLACE, image.GetExtent()):
-        raise RuntimeError(f"could not write the mask into segment {segment_id!r}")
-
-
 def read_segment_mask(segmentation_node, segment_id: str, volume_node) -> np.ndarray:
     """A segment as a (Z, Y, X) bool mask resampled onto ``volume_node``'s voxel grid."""
     scene = segmentation_node.GetScene()
@@ -113,8 +51,10 @@ def read_segment_mask(segmentation_node, segment_id: str, volume_node) -> np.nda
             raise RuntimeError(f"could not export segment {segment_id!r}")
         return slicer.util.arrayFromVolume(labelmap) > 0
     finally:
+        # the export adds a "<segmentation>_ColorTable" node each time (vtkSlicerSegmentationsModuleLogic.cxx:1236-1240);
+        # remove it unconditionally, as slicer.util.arrayFromSegmentBinaryLabelmap does (util.py:2190)
         display = labelmap.GetDisplayNode()
-        if display is not None and display.GetColorNode() is not None and display.GetColorNode().GetName().startswith("__waveseg"):
+        if display is not None and display.GetColorNode() is not None:
             scene.RemoveNode(display.GetColorNode())
         scene.RemoveNode(labelmap)
 

@@ -123,7 +123,8 @@ def adapt(
 ) -> AdaptationResult:
     """Adapt ``segmenter``'s model to ``masks`` on ``images`` ((H, W) slices, any dtype).
 
-    Stops after ``steps`` steps or ``time_budget_s`` seconds, whichever is first; keeps the
+    Stops after ``steps`` steps or ``time_budget_s`` seconds, whichever is first (``math.inf``:
+    the steps alone; tests use it, so a slow machine cannot cut their runs short); keeps the
     weights with the best validation Dice (box prompt on the held-back slice). ``progress``
     receives one dict per step ({"step", "loss", "val_dice", "seconds"}); ``cancel`` is polled
     every step. Returns the weight delta and measurements; with ``apply=True`` also loads the

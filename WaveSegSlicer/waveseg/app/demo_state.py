@@ -6,7 +6,7 @@ state is what a user's drag produces.
 
 from __future__ import annotations
 
-from Qt import QtCore
+from Qt import QtCore, QtWidgets
 from Qt.QtTest import QTest
 
 from waveseg.sample_data import DEMO_BOX, DEMO_SLICE
@@ -25,10 +25,18 @@ def click(view, x: float, y: float, modifier=QtCore.Qt.NoModifier, button=QtCore
     QTest.mouseClick(view, button, modifier, view.slice_to_widget(x, y).toPoint())
 
 
-def settle(window, seconds: float = 1.0) -> None:
-    """Let the runner finish and the debounced 3D update and repaints happen."""
+def settle(window, seconds: float = 0.0) -> None:
+    """Let the runner finish, run the debounced 3D update and repaint; then process events for
+    ``seconds`` more (screenshot scripts only).
+
+    Each step waits on its own condition, not on time: a fixed pause that outlasts the 250 ms 3D
+    debounce on an idle machine can end before it fires on a loaded one (an empty 3D view in a test).
+    """
     window.runner.wait()
-    QTest.qWait(int(seconds * 1000))
+    window.flush_surfaces()
+    QtWidgets.QApplication.processEvents()  # the repaints the updates above asked for
+    if seconds > 0:
+        QTest.qWait(int(seconds * 1000))
 
 
 def demo_state(window, propagate: bool = True) -> None:
@@ -38,7 +46,7 @@ def demo_state(window, propagate: bool = True) -> None:
     axial = window.views[0]
     axial.set_index(DEMO_SLICE)
     drag_box(axial, DEMO_BOX)
-    settle(window, 0.2)
+    settle(window)
     if propagate:
         window.propagate()
         settle(window)

@@ -304,6 +304,13 @@ class MainWindow(QtWidgets.QMainWindow):
             view.cross = {0: (index[2], index[1]), 1: (index[2], index[0]), 2: (index[1], index[0])}[view.axis]
             view.update()
 
+    def flush_surfaces(self) -> None:
+        """Run a pending debounced 3D update now. Scripts and tests call it (``demo_state.settle``)
+        to know the 3D view is current: its timer fires late on a loaded machine, so no fixed wait is safe."""
+        if self._surface_timer.isActive():
+            self._surface_timer.stop()
+            self.update_surfaces()
+
     def update_surfaces(self) -> None:
         if self.surface is not None and self.document is not None:
             self.surface.set_segments([(s.mask, s.color) for s in self.document.segments], self.document.spacing)

@@ -1,0 +1,461 @@
+"""The "WaveSeg" Segment Editor effect: clicks and boxes in slice views -> a previewed mask.
+
+Mouse: click = positive point, Ctrl+click = negative point, drag = box (right-drag stays Slicer's
+zoom). Keys in a slice view (none of them is a Segment Editor shortcut; those are listed in
+v5.10.0 ``qMRMLSegmentEditorWidget.cxx:2300-2377``, z/y/Esc/q/w/i/Space/digits among them):
+Enter = Apply, C = Cancel, P = Propagate, BackSpace = undo prompt, Shift+BackSpace = redo prompt.
+
+How the pieces fit, and the Slicer behaviour each depends on:
+- The session works on the editor's grid (``sourceVolumeImageData()``) and Apply fills
+  ``defaultModifierLabelmap()``, so masking, oversampling and transforms are Slicer's
+  (``WaveSegSlicerLib.editor_grid``). Apply writes only the block that changed, through
+  ``modifySelectedSegmentByLabelmap(labelmap, Set, extent)`` after ``saveStateForUndo()``: one
+  Ctrl+Z undoes it (Slicer's own smoothing effect passes an extent list the same way,
+  ``SegmentEditorSmoothingEffect.py:275-277``).
+- The segment selected at the first prompt is remembered; Apply writes into it even if another
+  segment was selected since (changing the selection does not deactivate an effect,
+  ``qMRMLSegmentEditorWidget.cxx:1421-1434``).
+- MRML is read and written on the main thread only; the model worker (``WaveSegSlicerLib.executor``)
+  gets arrays and voxel numbers. While it runs, prompts and buttons are refused and Cancel
+  waits for it to stop before closing the session.
+"""
+
+import logging
+import os
+
+import qt
+import vtk
+
+import slicer
+from SegmentEditorEffects import AbstractScriptedSegmentEditorEffect
+
+DRAG_THRESHOLD_PX = 5  # a press and release further apart than this is a box, else a point
+PREVIEW_COLOR = (1.0, 0.85, 0.1)
+# (VTK key symbol, Shift held) -> handler; a test checks them against the Segment Editor's shortcuts
+KEYS = {("Return", False): "onApply", ("KP_Enter", False): "onApply", ("c", False): "onCancel",
+        ("p", False): "onPropagate", ("BackSpace", False): "onUndo", ("BackSpace", True): "onRedo"}
+HELP = """<html>Segment with clicks and boxes (WaveSeg, runs on the CPU).<p>
+<ul style="margin: 0">
+<li><b>Left-click:</b> add a positive point (inside the structure). <b>Ctrl+left-click:</b> a negative point.</li>
+<li><b>Left-drag:</b> draw a box around the structure.</li>
+<li><b>Enter:</b> apply the preview to the segment you started on. <b>C:</b> cancel (discard the preview).</li>
+<li><b>P:</b> propagate the last prompted slice through the volume (progress bar, Cancel).</li>
+<li><b>BackSpace / Shift+BackSpace:</b> undo / redo the last prompt. <b>Ctrl+Z:</b> undo an applied result.</li>
+</ul><p>The slice view must show voxel planes of the source volume (use "Rotate to volume plane" if it
+warns). Masking and overwrite settings apply on Apply, as for every effect.</html>"""
+
+
+class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
+    def __init__(self, scriptedEffect):
+        scriptedEffect.name = "WaveSeg"  # not translated: modules find effects by name
+        scriptedEffect.perSegment = True
+        scriptedEffect.requireSegments = True
+        AbstractScriptedSegmentEditorEffect.__init__(self, scriptedEffect)
+        self.logic = None  # WaveSegSlicerLib.volume_logic.VolumePromptLogic, created at the first prompt
+        self.grid = None  # WaveSegSlicerLib.editor_grid.EditorGrid the session works on
+        self.segmentId = None  # the segment selected at the first prompt: where Apply writes
+        self.previewNode = None
+        self.previewMask = None  # what the preview shows now, to upload only what changed
+        self.boxActors = {}  # slice widget -> (actor, points) of the rubber band, created lazily
+        self.press = None  # (view widget, xy) of a left press not yet released
+        self.cancelRequested = False
+
+    def clone(self):
+        import qSlicerSegmentationsEditorEffectsPythonQt as effects
+
+        clonedEffect = effects.qSlicerSegmentEditorScriptedEffect(None)
+        clonedEffect.setPythonSource(__file__.replace("\\", "/"))
+        return clonedEffect
+
+    def icon(self):
+        iconPath = os.path.join(os.path.dirname(__file__), "SegmentEditorEffect.png")
+        return qt.QIcon(iconPath) if os.path.exists(iconPath) else qt.QIcon()
+
+    def helpText(self):
+        return HELP
+
+    # -- options panel -----------------------------------------------------------------------
+    def setupOptionsFrame(self):
+        # model and profile here too: leaving the Segment Editor for the WaveSeg module ends the
+        # effect (SegmentEditor.py exit() -> setActiveEffect(None)) and with it the prompts
+        self.modelComboBox = qt.QComboBox()
+        self.modelComboBox.toolTip = "Model that segments (the WaveSeg module lists where each comes from)"
+        self.modelComboBox.connect("currentIndexChanged(int)", self.onModelChosen)
+        self.scriptedEffect.addLabeledOptionsWidget("Model:", self.modelComboBox)
+        self.profileComboBox = qt.QComboBox()
+        self.profileComboBox.toolTip = "Adaptation profile applied to the model (made in the WaveSeg module)"
+        self.profileComboBox.connect("currentIndexChanged(int)", self.onProfileChosen)
+        self.scriptedEffect.addLabeledOptionsWidget("Profile:", self.profileComboBox)
+        buttons = qt.QHBoxLayout()
+        self.applyButton = self._button("Apply", "Write the preview into the segment you started on (Enter)", self.onApply, buttons)
+        self.cancelButton = self._button("Cancel", "Discard the preview and the prompts; stops a propagation (C)", self.onCancel, buttons)
+        self.propagateButton = self._button("Propagate", "Propagate the last prompted slice through the volume (P)",
+                                            self.onPropagate, buttons)
+        self.undoButton = self._button("Undo prompt", "Undo the last prompt (BackSpace)", self.onUndo, buttons)
+        self.redoButton = self._button("Redo prompt", "Redo the undone prompt (Shift+BackSpace)", self.onRedo, buttons)
+        frame = qt.QWidget()
+        frame.setLayout(buttons)
+        self.scriptedEffect.addOptionsWidget(frame)
+        self.repropagateCheckBox = qt.QCheckBox("Re-propagate corrections")
+        self.repropagateCheckBox.toolTip = "Clicks on a propagated slice carry on to its neighbours until the change dies out"
+        self.scriptedEffect.addOptionsWidget(self.repropagateCheckBox)
+        self.statusLabel = qt.QLabel("")
+        self.statusLabel.wordWrap = True
+        self.scriptedEffect.addOptionsWidget(self.statusLabel)
+        self.updateButtons()
+
+    def _button(self, text, tip, slot, layout):
+        button = qt.QPushButton(text)
+        button.objectName = self.__class__.__name__ + text.replace(" ", "")
+        button.toolTip = tip
+        button.connect("clicked()", slot)
+        layout.addWidget(button)
+        return button
+
+    def moduleLogic(self):
+        import WaveSegSlicer
+
+        return WaveSegSlicer.WaveSegSlicerLogic()
+
+    def busy(self):
+        return self.executor().busy
+
+    def updateButtons(self):
+        has, busy = self.logic is not None, self.busy()
+        self.applyButton.enabled = has and not busy
+        self.cancelButton.enabled = has  # also while busy: it stops the running call
+        self.propagateButton.enabled = has and not busy and self.logic.last_slice is not None
+        self.undoButton.enabled = has and not busy and self.logic.session.can_undo
+        self.redoButton.enabled = has and not busy and self.logic.session.can_redo
+        for combo in (self.modelComboBox, self.profileComboBox):
+            combo.enabled = not has  # the session's embeddings belong to one model: Apply or Cancel first
+
+    def onEditorNodeModified(self, caller=None, event=None):
+        """Tell the user when another segment is selected while prompts are live. (The Segment Editor
+        only sets the ID, qMRMLSegmentEditorWidget.cxx:1421-1434, and calls updateGUIFromMRML only on
+        effect parameter changes, so the effect observes the node itself.)"""
+        editorNode = self.scriptedEffect.parameterSetNode()
+        if self.logic is not None and editorNode is not None and editorNode.GetSelectedSegmentID() != self.segmentId:
+            segment = editorNode.GetSegmentationNode().GetSegmentation().GetSegment(self.segmentId)
+            name = segment.GetName() if segment else self.segmentId
+            self.statusLabel.text = f"These prompts belong to segment '{name}': Apply writes there (Cancel to start on the selected one)."
+
+    def syncModelChoice(self):
+        """Fill the model and profile lists and show what the module's parameter node holds."""
+        logic = self.moduleLogic()
+        model, profile, _device = logic.settings()
+        profiles = [p["name"] for p in logic.profiles()]
+        for combo, items, current in ((self.modelComboBox, logic.modelNames(), model), (self.profileComboBox, ["", *profiles], profile or "")):
+            combo.blockSignals(True)
+            combo.clear()
+            for item in items:
+                combo.addItem(item or "(none)", item)
+            combo.setCurrentIndex(max(combo.findData(current), 0))
+            combo.blockSignals(False)
+
+    def onModelChosen(self, index):
+        if index >= 0:
+            self.moduleLogic().getParameterNode().model = self.modelComboBox.itemData(index)
+
+    def onProfileChosen(self, index):
+        if index >= 0:
+            self.moduleLogic().getParameterNode().profile = self.profileComboBox.itemData(index) or ""
+
+    def createCursor(self, widget):
+        return slicer.util.mainWindow().cursor
+
+    def activate(self):
+        self.statusLabel.text = ""
+        self.syncModelChoice()
+        editorNode = self.scriptedEffect.parameterSetNode()
+        self.editorObservation = (editorNode, editorNode.AddObserver(vtk.vtkCommand.ModifiedEvent, self.onEditorNodeModified))
+
+    def deactivate(self):
+        self.onCancel()
+        if getattr(self, "editorObservation", None):
+            self.editorObservation[0].RemoveObserver(self.editorObservation[1])
+            self.editorObservation = None
+        for widget, (actor, _points) in self.boxActors.items():
+            self.scriptedEffect.removeActor2D(widget, actor)
+        self.boxActors = {}
+
+    def cleanup(self):
+        """Slicer 5.10 calls this before the effect is deleted (AbstractScriptedSegmentEditorEffect.py:56)."""
+        self.onCancel()
+
+    def sourceVolumeNodeChanged(self):
+        self.onCancel()
+
+    def referenceGeometryChanged(self):
+        self.onCancel()
+
+    # -- model plumbing ------------------------------------------------------------------------
+    def executor(self):
+        from WaveSegSlicerLib.executor import shared_executor
+
+        return shared_executor(slicer.app.processEvents)
+
+    def promptLogic(self):
+        """The session for the segment selected now, created (and the model loaded) at the first prompt."""
+        if self.logic is not None:
+            return self.logic
+        moduleLogic = self.moduleLogic()
+        # first: on a Slicer without torch this offers the installer; nothing below may import torch before it
+        if not moduleLogic.ensureDependencies():
+            raise RuntimeError("WaveSeg's Python packages are not installed")
+        from WaveSegSlicerLib.editor_grid import EditorGrid, image_array, mask_on_grid
+        from WaveSegSlicerLib.volume_logic import VolumePromptLogic
+
+        editorNode = self.scriptedEffect.parameterSetNode()
+        source = self.scriptedEffect.sourceVolumeImageData()  # the source volume on the editor's grid
+        grid = EditorGrid.of_image(source)
+        volume = image_array(source)
+        segmentId = editorNode.GetSelectedSegmentID()
+        initial = mask_on_grid(self.scriptedEffect.selectedSegmentLabelmap(), grid)  # vtkSlicerSegmentEditorLogic.cxx:1089-1104
+        settings = moduleLogic.settings()  # parameter node: read here, on the main thread
+        segmenter = self.executor().run(moduleLogic.segmenter, *settings)  # loading weights takes seconds: off the main thread
+        self.logic = VolumePromptLogic(segmenter, volume, grid.spacing_xyz, initial_mask=initial)
+        self.grid, self.segmentId, self.previewMask = grid, segmentId, None
+        return self.logic
+
+    def runModel(self, description, function, *args, **kwargs):
+        """Run a model call on the worker thread; show errors in the status line, never a traceback."""
+        logic = self.logic
+        qt.QApplication.setOverrideCursor(qt.Qt.WaitCursor)
+        started = vtk.vtkTimerLog.GetUniversalTime()
+        try:
+            result = self.executor().run(function, *args, **kwargs)
+            if self.logic is not logic:  # cancelled while it ran: the session is gone
+                return None
+            self.statusLabel.text = f"{description}: {1000 * (vtk.vtkTimerLog.GetUniversalTime() - started):.0f} ms"
+            self.updatePreview()
+            return result
+        except Exception as exc:  # errors from the core carry their own explanation
+            logging.exception("WaveSeg prompt failed")
+            self.statusLabel.text = f"<font color='red'>{description} failed: {exc}</font>"
+            return None
+        finally:
+            qt.QApplication.restoreOverrideCursor()
+            self.updateButtons()
+
+    # -- prompts -------------------------------------------------------------------------------
+    @staticmethod
+    def sliceNormal(viewWidget):
+        sliceToRas = viewWidget.sliceLogic().GetSliceNode().GetSliceToRAS()
+        return [sliceToRas.GetElement(row, 2) for row in range(3)]
+
+    def addPoint(self, viewWidget, xy, positive):
+        # the Python helper, not scriptedEffect.xyToRas: that C++ overload takes a QPoint
+        # (qSlicerSegmentEditorAbstractEffect.h), AbstractScriptedSegmentEditorEffect.py:85-88 builds it
+        self.addPromptRas("point", [self.xyToRas(xy, viewWidget)], self.sliceNormal(viewWidget), positive)
+
+    def addBox(self, viewWidget, xy0, xy1):
+        self.addPromptRas("box", [self.xyToRas(xy, viewWidget) for xy in (xy0, xy1)], self.sliceNormal(viewWidget))
+
+    def addPromptRas(self, kind, rasPoints, normal, positive=True):
+        """One prompt in world RAS on the slice view with ``normal`` (also used by the self-test)."""
+        if self.busy():
+            self.statusLabel.text = "WaveSeg is still working; wait for it or press Cancel"
+            return
+        try:
+            logic = self.promptLogic()
+            from WaveSegSlicerLib.editor_grid import prompt_voxel_and_axis
+
+            voxels, axis = prompt_voxel_and_axis(self.grid, self.scriptedEffect.parameterSetNode().GetSegmentationNode(),
+                                                 rasPoints, normal)
+        except Exception as exc:
+            logging.exception("WaveSeg could not take the prompt")
+            self.statusLabel.text = f"<font color='red'>WaveSeg: {exc}</font>"
+            self.updateButtons()
+            return
+        if kind == "box":
+            self.runModel("Box", logic.box, voxels[0], voxels[1], axis)
+        else:
+            self.runModel("Point", logic.click, voxels[0], positive, axis,
+                          repropagate=self.repropagateCheckBox.checked, cancel=lambda: self.cancelRequested)
+
+    # -- preview / apply / cancel ----------------------------------------------------------------
+    def updatePreview(self):
+        """Show the session's mask in a hidden segmentation, uploading only the block that changed."""
+        from WaveSegSlicerLib import mrml_bridge
+        from WaveSegSlicerLib.editor_grid import changed_box, image_of_mask
+
+        mask = self.logic.mask
+        before = self.previewMask if self.previewMask is not None else self.logic.initial_mask
+        box = changed_box(before, mask) if self.previewNode is not None else (slice(None),) * 3
+        if box is None:
+            return
+        if self.previewNode is None:
+            segmentationNode = self.scriptedEffect.parameterSetNode().GetSegmentationNode()
+            self.previewNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "WaveSeg preview")
+            self.previewNode.SetSaveWithScene(False)  # never saved with the scene
+            self.previewNode.SetHideFromEditors(True)
+            self.previewNode.CreateDefaultDisplayNodes()
+            self.previewNode.GetDisplayNode().SetOpacity(0.6)
+            parent = segmentationNode.GetParentTransformNode()  # drawn where the segmentation is, as AutoComplete's preview
+            self.previewNode.SetAndObserveTransformNodeID(parent.GetID() if parent else None)
+            mrml_bridge.ensure_segment(self.previewNode, "preview", PREVIEW_COLOR)
+            box = tuple(slice(0, n) for n in mask.shape)
+        segmentId = self.previewNode.GetSegmentation().GetSegmentIdBySegmentName("preview")
+        block = image_of_mask(mask, self.grid)
+        logic = slicer.vtkSlicerSegmentationsModuleLogic
+        logic.SetBinaryLabelmapToSegment(block, self.previewNode, segmentId, logic.MODE_REPLACE, self.grid.array_extent(box))
+        self.previewMask = mask.copy()
+
+    def onApply(self):
+        if self.logic is None or self.busy():
+            return
+        from WaveSegSlicerLib.editor_grid import changed_box, fill_image, mask_on_grid
+
+        editorNode = self.scriptedEffect.parameterSetNode()
+        segment = editorNode.GetSegmentationNode().GetSegmentation().GetSegment(self.segmentId)
+        if segment is None:
+            self.statusLabel.text = "<font color='red'>The segment these prompts were for was deleted; Cancel and start again.</font>"
+            return
+        if editorNode.GetSelectedSegmentID() != self.segmentId:
+            editorNode.SetSelectedSegmentID(self.segmentId)  # write where the prompts started, never into another segment
+        if not self.scriptedEffect.confirmCurrentSegmentVisible():
+            return
+        mask = self.logic.mask
+        box = changed_box(self.logic.initial_mask, mask)
+        if box is None:
+            self.statusLabel.text = "Nothing to apply: the preview equals the segment."
+            return
+        modifier = self.scriptedEffect.defaultModifierLabelmap()
+        if modifier is None or not self.grid.matches(modifier):
+            self.statusLabel.text = "<font color='red'>The segmentation's geometry changed since the first prompt; Cancel and start again.</font>"
+            return
+        fill_image(modifier, mask)
+        self.scriptedEffect.saveStateForUndo()
+        self.scriptedEffect.modifySelectedSegmentByLabelmap(modifier, slicer.qSlicerSegmentEditorAbstractEffect.ModificationModeSet,
+                                                            list(self.grid.array_extent(box)))
+        written = mask_on_grid(self.scriptedEffect.selectedSegmentLabelmap(), self.grid)
+        wanted, got = int(mask[box].sum()), int((written[box] & mask[box]).sum())
+        name = segment.GetName()
+        self.onCancel()
+        if wanted and not got:
+            self.statusLabel.text = (f"<font color='red'>Nothing was applied to '{name}': the editable area or intensity range "
+                                     "excludes the whole result (Masking settings).</font>")
+        elif got < wanted:
+            self.statusLabel.text = (f"Applied to '{name}' (Ctrl+Z undoes it); {wanted - got} of {wanted} voxels were outside "
+                                     "the editable area or intensity range and were left out.")
+        else:
+            self.statusLabel.text = f"Applied to '{name}' (Ctrl+Z undoes it)."
+
+    def onCancel(self):
+        """Discard prompts and preview. A running model call is asked to stop, and waited for,
+        before its session is closed."""
+        self.cancelRequested = True
+        self.executor().wait()
+        if self.logic is not None:
+            self.logic.close()
+        self.logic = self.grid = self.segmentId = self.previewMask = None
+        if self.previewNode is not None:
+            slicer.mrmlScene.RemoveNode(self.previewNode)
+            self.previewNode = None
+        self.cancelRequested = False
+        self.updateButtons()
+
+    def onUndo(self):
+        if self.logic is not None and not self.busy() and self.logic.session.can_undo:
+            self.runModel("Undo", self.logic.undo)
+
+    def onRedo(self):
+        if self.logic is not None and not self.busy() and self.logic.session.can_redo:
+            self.runModel("Redo", self.logic.redo)
+
+    def requestStop(self):
+        """The progress dialog's Cancel: stop the running propagation, keep the slices done so far.
+        (QProgressDialog also emits canceled() when it is closed, hence the check.)"""
+        if self.busy():
+            self.cancelRequested = True
+
+    def onPropagate(self):
+        if self.logic is None or self.logic.last_slice is None or self.busy():
+            return
+        progress = slicer.util.createProgressDialog(labelText="WaveSeg: propagating through the volume ...", maximum=100)
+        state = {"done": 0, "planned": 1}
+        progress.connect("canceled()", self.requestStop)
+
+        def onProgress(done, planned):  # called on the worker thread: only store numbers here
+            state["done"], state["planned"] = done, max(planned, 1)
+
+        timer = qt.QTimer()
+        timer.connect("timeout()", lambda: setattr(progress, "value", int(100 * state["done"] / state["planned"])))
+        timer.start(100)
+        self.cancelRequested = False
+        try:
+            report = self.runModel("Propagation", self.logic.propagate, progress=onProgress, cancel=lambda: self.cancelRequested)
+        finally:
+            timer.stop()
+            progress.close()
+            self.cancelRequested = False
+        if report is not None:
+            stops = ", ".join(f"{direction}: {why}" for direction, why in report.stopped.items())
+            self.statusLabel.text += f"; {len(report.written)} slices written" + (
+                " (stopped by you; BackSpace undoes it)" if report.cancelled else f"; stopped {stops}")
+        elif self.logic is None:
+            self.statusLabel.text = "Propagation cancelled; prompts discarded."
+
+    # -- mouse and keys ----------------------------------------------------------------------------
+    def boxActor(self, viewWidget):
+        if viewWidget not in self.boxActors:
+            points = vtk.vtkPoints()
+            lines = vtk.vtkCellArray()
+            polyLine = vtk.vtkPolyLine()
+            polyLine.GetPointIds().SetNumberOfIds(5)
+            for n in range(5):
+                points.InsertNextPoint(0, 0, 0)
+                polyLine.GetPointIds().SetId(n, n % 4)
+            lines.InsertNextCell(polyLine)
+            polyData = vtk.vtkPolyData()
+            polyData.SetPoints(points)
+            polyData.SetLines(lines)
+            mapper = vtk.vtkPolyDataMapper2D()
+            mapper.SetInputData(polyData)
+            actor = vtk.vtkActor2D()
+            actor.SetMapper(mapper)
+            actor.GetProperty().SetColor(*PREVIEW_COLOR)
+            actor.VisibilityOff()
+            self.scriptedEffect.addActor2D(viewWidget, actor)
+            self.boxActors[viewWidget] = (actor, points)
+        return self.boxActors[viewWidget]
+
+    def showBox(self, viewWidget, xy0, xy1):
+        actor, points = self.boxActor(viewWidget)
+        if xy1 is None:
+            actor.VisibilityOff()
+        else:
+            for n, (x, y) in enumerate(((xy0[0], xy0[1]), (xy1[0], xy0[1]), (xy1[0], xy1[1]), (xy0[0], xy1[1]))):
+                points.SetPoint(n, x, y, 0)
+            points.Modified()
+            actor.VisibilityOn()
+        viewWidget.sliceView().scheduleRender()
+
+    def processInteractionEvents(self, callerInteractor, eventId, viewWidget):
+        if viewWidget.className() != "qMRMLSliceWidget":
+            return False
+        xy = callerInteractor.GetEventPosition()
+        if self.press is not None and self.press[0] is not viewWidget:  # a press in another view that never came back
+            self.showBox(self.press[0], None, None)
+            self.press = None
+        if eventId == vtk.vtkCommand.LeftButtonPressEvent and not (callerInteractor.GetShiftKey() or callerInteractor.GetAltKey()):
+            self.press = (viewWidget, xy)
+            return True
+        if eventId == vtk.vtkCommand.MouseMoveEvent and self.press is not None:
+            self.showBox(viewWidget, self.press[1], xy)
+            return True
+        if eventId == vtk.vtkCommand.LeftButtonReleaseEvent and self.press is not None:
+            start, self.press = self.press[1], None
+            self.showBox(viewWidget, start, None)
+            if max(abs(xy[0] - start[0]), abs(xy[1] - start[1])) > DRAG_THRESHOLD_PX:
+                self.addBox(viewWidget, start, xy)
+            else:
+                self.addPoint(viewWidget, xy, positive=not callerInteractor.GetControlKey())
+            return True
+        if eventId == vtk.vtkCommand.KeyPressEvent and not callerInteractor.GetControlKey():
+            handler = KEYS.get((callerInteractor.GetKeySym(), bool(callerInteractor.GetShiftKey())))
+            if handler is not None:
+                getattr(self, handler)()
+                return True
+        return False
