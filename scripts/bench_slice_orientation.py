@@ -42,7 +42,6 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-
 from build_slices import MIN_FOREGROUND, MIN_MASK_PIXELS, _structure_mask
 from scripts_common import VOLUMES, load_array
 from waveseg.metrics import dice
@@ -183,7 +182,6 @@ def choose_slices(entry: dict, every: int, cap: int):
 def run_item(seg: Segmenter, encoded, truth: np.ndarray, dmap: DisplayMap | None) -> dict[str, float]:
     """Box and 1/3/5-click Dice of one structure; ``dmap`` None = array frame, else the display frame."""
     hw = truth.shape
-    to_frame = (lambda a: a) if dmap is None else dmap.image
     from_frame = (lambda a: a) if dmap is None else dmap.back
     point = (lambda xy: xy) if dmap is None else (lambda xy: dmap.point(xy, hw))
     box = tight_box(truth)
@@ -231,28 +229,43 @@ def summary_row(rows: list[dict], kind: str, rng: np.random.Generator, cluster: 
     return text + f" | {(diff > eps).sum()}/{(diff < -eps).sum()}/{(np.abs(diff) <= eps).sum()}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["default", "litemedsam"])
-    parser.add_argument("--every", type=int, default=4, help="take every n-th slice that holds the structure")
-    parser.add_argument("--cap", type=int, default=10, help="at most this many slices per structure and plane")
-    parser.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    parser.add_argument("--report", default="reports/slice_orientation.md")
-    args = parser.parse_args()
-    start_all = time.perf_counter()
+# pooled groups of coronal + sagittal slices; the last two split the volumes post hoc by what they show
+POOLS = (
+    ("all", lambda r: True),
+    ("all but LiTS", lambda r: r["volume"] != "lits117_upper"),  # its header is assumed, not read (fetch_data.py)
+    ("brain MR", lambda r: r["volume"] in BRAINS),
+    ("body", lambda r: r["volume"] not in BRAINS),
+)
+BRAINS = ("colin27_unseen_structures", "inia19_macaque", "pyradiomics_brain1", "pyradiomics_brain2")
+
+
+def volume_maps() -> dict[tuple[str, int], tuple[str, DisplayMap, str]]:
+    """(volume, array axis) -> (Slicer plane, DisplayMap, "rows -> / cols ->" anatomical letters)."""
+    maps = {}
+    for entry in held_out_entries():
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(VOLUMES / entry["image"]))
+        reader.ReadImageInformation()
+        axes_ras = ras_of_array_axes(np.array(reader.GetDirection()).reshape(3, 3))
+        for axis in range(3):
+            r, c = [a for a in range(3) if a != axis]
+            plane, dmap = display_map(axes_ras, axis)
+            maps[(entry["name"], axis)] = (plane, dmap, f"{letter(axes_ras[r])} / {letter(axes_ras[c])}")
+    return maps
+
+
+def measure(args: argparse.Namespace) -> tuple[list[dict], str]:
+    """Run every model on every chosen slice in both frames; returns (rows, encoder runtime)."""
     segs = {}
     for name in args.models:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             segs[name] = Segmenter.from_pretrained(name, runtime=args.runtime)
     rows: list[dict] = []
-    maps: dict[tuple[str, int], tuple[str, DisplayMap]] = {}
     for entry in held_out_entries():
         t0 = time.perf_counter()
         n_before = len(rows)
         for volume, axis, dmap, plane, k, image, window, items in choose_slices(entry, args.every, args.cap):
-            maps[(volume, axis)] = (plane, dmap)
             shown = dmap.image(image)
             for name, seg in segs.items():
                 encoded_array = seg.encode(image, window)
@@ -263,52 +276,45 @@ def main() -> None:
                     rows.append({"model": name, "volume": volume, "structure": item.structure, "axis": axis,
                                  "plane": plane, "index": k, "identity": dmap.identity, "array": res_a, "display": res_d})
         print(f"{entry['name']}: {(len(rows) - n_before) // len(segs)} structure-slices, {time.perf_counter() - t0:.0f} s", flush=True)
-    seconds = time.perf_counter() - start_all
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"args": vars(args), "seconds": seconds, "rows": rows}))
+    return rows, next(iter(segs.values())).runtime
 
-    rng = np.random.default_rng(args.seed)
-    cmd = (f".venv/bin/python scripts/bench_slice_orientation.py --models {' '.join(args.models)} --every {args.every} "
-           f"--cap {args.cap} --runtime {args.runtime}" + ("" if args.report == "reports/slice_orientation.md" else f" --report {args.report}"))
+
+def write_report(rows: list[dict], models: list[str], cmd: str, seconds: float, runtime: str, report: Path, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    maps = volume_maps()
     lines = ["# Slice orientation: array order versus 3D Slicer's display", "",
-             f"Command: `{cmd}` ({seconds / 60:.1f} min on this machine's 2 shared cores; runtime {next(iter(segs.values())).runtime}).", "",
+             f"Command: `{cmd}` ({seconds / 60:.1f} min on this machine's 2 shared cores; runtime {runtime}).", "",
              "Display maps (from each volume's direction matrix; Slicer's radiological screen frame):", "",
              "| volume | array axis | Slicer plane | array rows -> / cols -> | array slice -> screen |", "|---|---|---|---|---|"]
-    volumes_seen = list(dict.fromkeys(v for v, _ in maps))
+    volumes_seen = list(dict.fromkeys(r["volume"] for r in rows))
     for volume in volumes_seen:
-        entry = next(e for e in held_out_entries() if e["name"] == volume)
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(VOLUMES / entry["image"]))
-        reader.ReadImageInformation()
-        axes_ras = ras_of_array_axes(np.array(reader.GetDirection()).reshape(3, 3))
         for axis in range(3):
-            if (volume, axis) in maps:
-                plane, dmap = maps[(volume, axis)]
-                r, c = [a for a in range(3) if a != axis]
-                lines.append(f"| {volume} | {axis} ({AXIS_NAMES[axis]} in volume_geometry) | {plane} | "
-                             f"{letter(axes_ras[r])} / {letter(axes_ras[c])} | {dmap.describe()} |")
+            plane, dmap, letters = maps[(volume, axis)]
+            lines.append(f"| {volume} | {axis} ({AXIS_NAMES[axis]} in volume_geometry) | {plane} | {letters} | {dmap.describe()} |")
     header = ("| model | plane | prompt | n | Dice array | Dice display | display - array, Dice points [95 % CI, slices] | "
               "sign count display better/worse/tie |")
-    for title, cluster, selector in (
-            ("Overall per plane", False, lambda r: r["plane"]),
-            ("Coronal + sagittal pooled (CI also resampling whole structure-planes, as slices of one structure are correlated)",
-             True, lambda r: "coronal+sagittal" if r["plane"] != "axial" else None)):
-        lines += ["", f"## {title}", ""]
-        if cluster:
-            lines += [header.replace(" | sign", " | [95 % CI, structures] | sign"), "|---|---|---|---:|---:|---:|---:|---:|---:|"]
-        else:
-            lines += [header, "|---|---|---|---:|---:|---:|---:|---:|"]
-        for model in args.models:
-            groups = defaultdict(list)
-            for r in rows:
-                if r["model"] == model and selector(r) is not None:
-                    groups[selector(r)].append(r)
-            for plane in [p for p in ("axial", "coronal", "sagittal", "coronal+sagittal") if p in groups]:
-                for kind in KINDS:
-                    lines.append(f"| {model} | {plane} | {kind} | {len(groups[plane])} | {summary_row(groups[plane], kind, rng, cluster)} |")
+    lines += ["", "## Overall per plane (axial = control)", "", header, "|---|---|---|---:|---:|---:|---:|---:|"]
+    for model in models:
+        for plane in ("axial", "coronal", "sagittal"):
+            sel = [r for r in rows if r["model"] == model and r["plane"] == plane]
+            for kind in KINDS:
+                if sel:
+                    lines.append(f"| {model} | {plane} | {kind} | {len(sel)} | {summary_row(sel, kind, rng, False)} |")
+    lines += ["", "## Coronal + sagittal pooled", "",
+              ("Second CI: resampling whole (volume, structure, plane) groups, as slices of one structure are correlated. "
+               "Pools: all; all but LiTS (its direction matrix is assumed by fetch_data.py, not read from the source); "
+               "brain MR = colin27, inia19, pyradiomics brain1/2, body = LiTS CT, breast MR, lung CT (a post hoc split)."), "",
+              ("| model | pool | prompt | n | Dice array | Dice display | display - array [95 % CI, slices] | [95 % CI, structures] | "
+               "sign count display better/worse/tie |"), "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for model in models:
+        for pool, keep in POOLS:
+            sel = [r for r in rows if r["model"] == model and r["plane"] != "axial" and keep(r)]
+            for kind in KINDS:
+                if sel:
+                    lines.append(f"| {model} | {pool} | {kind} | {len(sel)} | {summary_row(sel, kind, rng, True)} |")
     lines += ["", "## Per volume (display - array in Dice points, mean [95 % CI over slices]; n slices)", "",
               "| model | volume | plane | n | box | 1 click | 3 clicks | 5 clicks |", "|---|---|---|---:|---:|---:|---:|---:|"]
-    for model in args.models:
+    for model in models:
         for volume in volumes_seen:
             for plane in ("axial", "coronal", "sagittal"):
                 sel = [r for r in rows if r["model"] == model and r["volume"] == volume and r["plane"] == plane]
@@ -316,18 +322,47 @@ def main() -> None:
                     continue
                 cells = []
                 for kind in KINDS:
-                    diff = np.array([r["display"][kind] - r["array"][kind] for r in sel])
+                    a = np.array([r["array"][kind] for r in sel])
+                    diff = np.array([r["display"][kind] for r in sel]) - a
                     if sel[0]["identity"]:
-                        cells.append("0 (same picture)")
+                        cells.append(f"{a.mean():.2f}, same picture")
                         continue
                     lo, hi = bootstrap_ci(diff, None, rng)
-                    cells.append(f"{100 * diff.mean():+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]")
+                    ci = f" [{100 * lo:+.1f}, {100 * hi:+.1f}]" if len(sel) > 1 else ""
+                    cells.append(f"{a.mean():.2f} -> {a.mean() + diff.mean():.2f}: {100 * diff.mean():+.1f}{ci}")
                 lines.append(f"| {model} | {volume} | {plane} | {len(sel)} | " + " | ".join(cells) + " |")
-    report = Path(args.report)
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    print(f"wrote {report} and {RESULTS}; {seconds:.0f} s")
+    print(f"wrote {report}; measuring took {seconds:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["default", "litemedsam"])
+    parser.add_argument("--every", type=int, default=4, help="take every n-th slice that holds the structure")
+    parser.add_argument("--cap", type=int, default=10, help="at most this many slices per structure and plane")
+    parser.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--report", default="reports/slice_orientation.md")
+    parser.add_argument("--from-results", action="store_true",
+                        help=f"rewrite the report from the per-item results of the last run ({RESULTS}) without running models")
+    args = parser.parse_args()
+    if args.from_results:
+        saved = json.loads(RESULTS.read_text())
+        rows, seconds, runtime = saved["rows"], saved["seconds"], saved.get("runtime", "onnx")
+        for key in ("models", "every", "cap", "runtime"):
+            setattr(args, key, saved["args"][key])
+    else:
+        start = time.perf_counter()
+        rows, runtime = measure(args)
+        seconds = time.perf_counter() - start
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if k != "from_results"},
+                                       "seconds": seconds, "runtime": runtime, "rows": rows}))
+    cmd = (f".venv/bin/python scripts/bench_slice_orientation.py --models {' '.join(args.models)} --every {args.every} "
+           f"--cap {args.cap} --runtime {args.runtime}" + ("" if args.report == "reports/slice_orientation.md" else f" --report {args.report}"))
+    write_report(rows, args.models, cmd, seconds, runtime, Path(args.report), args.seed)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,9 @@ Enter = Apply, C = Cancel, P = Propagate, BackSpace = undo prompt, Shift+BackSpa
 How the pieces fit, and the Slicer behaviour each depends on:
 - The session works on the editor's grid (``sourceVolumeImageData()``) and Apply fills
   ``defaultModifierLabelmap()``, so masking, oversampling and transforms are Slicer's
-  (``WaveSegSlicerLib.editor_grid``). Apply writes only the block that changed, through
-  ``modifySelectedSegmentByLabelmap(labelmap, Set, extent)`` after ``saveStateForUndo()``: one
-  Ctrl+Z undoes it (Slicer's own smoothing effect passes an extent list the same way,
-  ``SegmentEditorSmoothingEffect.py:275-277``).
+  (``WaveSegSlicerLib.editor_grid``). Apply takes from the session only the block that changed
+  and keeps the segment as it is elsewhere, through ``modifySelectedSegmentByLabelmap(labelmap,
+  Set)`` after ``saveStateForUndo()``: one Ctrl+Z undoes it.
 - The segment selected at the first prompt is remembered; Apply writes into it even if another
   segment was selected since (changing the selection does not deactivate an effect,
   ``qMRMLSegmentEditorWidget.cxx:1421-1434``).
@@ -59,6 +58,8 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.boxActors = {}  # slice widget -> (actor, points) of the rubber band, created lazily
         self.press = None  # (view widget, xy) of a left press not yet released
         self.cancelRequested = False
+        self.running = False  # this effect's model call is in flight (its buttons are locked)
+        self.editorObservation = None  # (segment editor node, observer tag) while active
 
     def clone(self):
         import qSlicerSegmentationsEditorEffectsPythonQt as effects
@@ -118,7 +119,8 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         return WaveSegSlicer.WaveSegSlicerLogic()
 
     def busy(self):
-        return self.executor().busy
+        """A model call runs (this effect's, or another editor's on the shared worker)."""
+        return self.running or self.executor().busy
 
     def updateButtons(self):
         has, busy = self.logic is not None, self.busy()
@@ -172,7 +174,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
 
     def deactivate(self):
         self.onCancel()
-        if getattr(self, "editorObservation", None):
+        if self.editorObservation:
             self.editorObservation[0].RemoveObserver(self.editorObservation[1])
             self.editorObservation = None
         for widget, (actor, _points) in self.boxActors.items():
@@ -193,7 +195,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
     def executor(self):
         from WaveSegSlicerLib.executor import shared_executor
 
-        return shared_executor(slicer.app.processEvents)
+        return shared_executor(pump=lambda: slicer.app.processEvents())
 
     def promptLogic(self):
         """The session for the segment selected now, created (and the model loaded) at the first prompt."""
@@ -223,6 +225,8 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         logic = self.logic
         qt.QApplication.setOverrideCursor(qt.Qt.WaitCursor)
         started = vtk.vtkTimerLog.GetUniversalTime()
+        self.running = True
+        self.updateButtons()
         try:
             result = self.executor().run(function, *args, **kwargs)
             if self.logic is not logic:  # cancelled while it ran: the session is gone
@@ -235,6 +239,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             self.statusLabel.text = f"<font color='red'>{description} failed: {exc}</font>"
             return None
         finally:
+            self.running = False
             qt.QApplication.restoreOverrideCursor()
             self.updateButtons()
 
@@ -325,10 +330,14 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         if modifier is None or not self.grid.matches(modifier):
             self.statusLabel.text = "<font color='red'>The segmentation's geometry changed since the first prompt; Cancel and start again.</font>"
             return
-        fill_image(modifier, mask)
+        # Set replaces the whole segment by the modifier (vtkSlicerSegmentEditorLogic.cxx:1905-1930; an
+        # extent would only limit what is added back), so the modifier carries the segment as it is
+        # now outside the block WaveSeg changed: edits made since the first prompt are kept there
+        result = mask_on_grid(self.scriptedEffect.selectedSegmentLabelmap(), self.grid)
+        result[box] = mask[box]
+        fill_image(modifier, result)
         self.scriptedEffect.saveStateForUndo()
-        self.scriptedEffect.modifySelectedSegmentByLabelmap(modifier, slicer.qSlicerSegmentEditorAbstractEffect.ModificationModeSet,
-                                                            list(self.grid.array_extent(box)))
+        self.scriptedEffect.modifySelectedSegmentByLabelmap(modifier, slicer.qSlicerSegmentEditorAbstractEffect.ModificationModeSet)
         written = mask_on_grid(self.scriptedEffect.selectedSegmentLabelmap(), self.grid)
         wanted, got = int(mask[box].sum()), int((written[box] & mask[box]).sum())
         name = segment.GetName()

@@ -53,6 +53,11 @@ class SegmenterCache:
                 self._key = key
             return self._segmenter
 
+    @property
+    def loaded(self) -> tuple | None:
+        """(model, profile, device) of the model in memory, or None."""
+        return self._key
+
     def forget(self) -> None:
         with self._lock:
             self._key, self._segmenter = None, None
