@@ -23,7 +23,8 @@ import slicer_harness as harness  # noqa: E402
 from WaveSegSlicerLib import model_catalog, mrml_bridge  # noqa: E402
 from WaveSegSlicerLib.editor_grid import EditorGrid, image_array, image_of_mask, mask_on_grid  # noqa: E402
 from WaveSegSlicerLib.mrml_support import load_volume, new_scene  # noqa: E402
-from WaveSegSlicerLib.selftest_cases import MODEL, PROMPT_CASES, aim_view, golden_mask, run_case_in_view, view_click, view_drag, view_key, world_ras  # noqa: E402
+from WaveSegSlicerLib.selftest_cases import (  # noqa: E402
+    MODEL, PROMPT_CASES, aim_view, golden_mask, run_case_in_view, view_click, view_drag, view_key, worker_held_until_cancel, world_ras)
 from waveseg.metrics import dice  # noqa: E402
 from waveseg.sample_data import SAMPLE_T1  # noqa: E402
 
@@ -336,36 +337,17 @@ def test_prompts_and_model_choice_are_locked_while_the_model_runs(monkeypatch, e
     assert editor.segment_on_volume_grid(editor.segment_a).sum() == 0  # Apply did nothing while busy
 
 
-def slow_down(monkeypatch, editor, until=None) -> list:
-    """Hold the worker at each model call of the propagation, so a test acts during a propagation
-    whatever the machine's speed (no sleeps, no timing): until ``until()`` is true at a pump of the
-    main thread, or, without ``until``, until the effect's cancel flag is raised (Cancel blocks the
-    main thread until the worker stops, so no pump could release it then).
-    Returns the names of the threads that made the calls (one per propagated slice)."""
-    release, calls = threading.Event(), []
+def slow_down(monkeypatch, editor, until) -> None:
+    """Hold the worker at each model call of a propagation until ``until()`` is true at a pump of the
+    main thread, so a test acts during a propagation whatever the machine's speed (no sleeps)."""
+    release = threading.Event()
     segmenter = editor.effect.logic.session.segmenter
     original = segmenter.predict_encoded
-
-    def held(*args, **kwargs):
-        calls.append(threading.current_thread().name)
-        release.wait()
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(segmenter, "predict_encoded", held)
-    if until is not None:
-        editor.app.hooks.append(lambda: release.set() if until() else None)
-    else:
-        def set_flag(effect, value):
-            effect.__dict__["cancelRequested"] = value
-            if value:
-                release.set()
-
-        monkeypatch.setattr(type(editor.effect), "cancelRequested",
-                            property(lambda effect: effect.__dict__.get("cancelRequested", False), set_flag), raising=False)
-    return calls
+    monkeypatch.setattr(segmenter, "predict_encoded", lambda *a, **k: (release.wait(), original(*a, **k))[1])
+    editor.app.hooks.append(lambda: release.set() if until() else None)
 
 
-def test_cancel_during_propagation_stops_it_and_closes_the_session(monkeypatch, editor):
+def test_cancel_during_propagation_stops_it_and_closes_the_session(editor):
     editor.box()
     pressed = {}
 
@@ -375,8 +357,8 @@ def test_cancel_during_propagation_stops_it_and_closes_the_session(monkeypatch, 
             editor.effect.cancelButton.click()
 
     editor.app.hooks.append(press_cancel)
-    calls = slow_down(monkeypatch, editor)
-    editor.key("p")
+    with worker_held_until_cancel(editor.effect) as calls:
+        editor.key("p")
     assert pressed and editor.effect.logic is None and editor.effect.previewNode is None
     assert "cancelled" in editor.effect.statusLabel.text
     assert len(calls) == 1  # the slice in flight when Cancel was pressed, then it stopped
@@ -384,7 +366,7 @@ def test_cancel_during_propagation_stops_it_and_closes_the_session(monkeypatch, 
     assert not editor.segment_on_volume_grid(editor.segment_a).any()
 
 
-def test_progress_dialog_cancel_stops_propagation_and_keeps_the_prompts(monkeypatch, editor):
+def test_progress_dialog_cancel_stops_propagation_and_keeps_the_prompts(editor):
     editor.box()
     after_box = editor.effect.logic.mask.copy()
     stopped = {}
@@ -395,8 +377,8 @@ def test_progress_dialog_cancel_stops_propagation_and_keeps_the_prompts(monkeypa
             editor.app.progressDialogs[-1].cancel()
 
     editor.app.hooks.append(press_dialog_cancel)
-    slow_down(monkeypatch, editor)
-    editor.key("p")
+    with worker_held_until_cancel(editor.effect):
+        editor.key("p")
     assert stopped and editor.effect.logic is not None and "stopped by you" in editor.effect.statusLabel.text
     assert editor.app.progressDialogs[-1].closed
     assert editor.key("BackSpace")  # the stopped propagation is one undo step

@@ -13,9 +13,11 @@ them on real slice widgets; pytest runs them on the Slicer stand-in (``Testing/s
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -154,6 +156,36 @@ def voxel_handlers(grid, node, logic) -> tuple[Callable, Callable]:
         return logic.click(ijk, positive, axis, **kwargs)
 
     return box, point
+
+
+@contextlib.contextmanager
+def worker_held_until_cancel(effect) -> Iterator[list]:
+    """Hold the model worker at each slice of a propagation until the effect's cancel flag is raised,
+    so that a test presses Cancel during a propagation whatever the machine's speed. (Cancel blocks
+    the main thread until the worker stops, so the flag itself must release it.) Yields the list of
+    the names of the threads that ran the model, one entry per slice."""
+    release, calls = threading.Event(), []
+    segmenter, effect_class = effect.logic.session.segmenter, type(effect)
+    original = segmenter.predict_encoded
+
+    def held(*args, **kwargs):
+        calls.append(threading.current_thread().name)
+        release.wait()
+        return original(*args, **kwargs)
+
+    def raise_flag(instance, value):
+        instance.__dict__["cancelRequested"] = value
+        if value:
+            release.set()
+
+    segmenter.predict_encoded = held
+    effect_class.cancelRequested = property(lambda instance: instance.__dict__.get("cancelRequested", False), raise_flag)
+    try:
+        yield calls
+    finally:
+        del effect_class.cancelRequested
+        del segmenter.predict_encoded  # the instance attribute; the class's method shows again
+        release.set()
 
 
 def golden_mask(case: PromptCase) -> np.ndarray:

@@ -63,9 +63,11 @@ class AdaptationProcess:
         self.messages: queue.Queue[dict] = queue.Queue()
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)  # both reader threads append
         self.result: dict | None = None
+        # own process group (POSIX) so that cancel ends its children too; on Windows no console window
+        # pops up (Slicer hides it for its own subprocesses the same way, slicer/util.py:3911-3916)
+        platform = {"creationflags": subprocess.CREATE_NO_WINDOW} if os.name == "nt" else {"start_new_session": True}
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        encoding="utf-8", errors="replace", env={**os.environ, **(env or {})},
-                                        start_new_session=True)  # own process group: cancel kills its children too
+                                        encoding="utf-8", errors="replace", env={**os.environ, **(env or {})}, **platform)
         self._readers = [threading.Thread(target=self._read_stdout, daemon=True),
                          threading.Thread(target=self._read_stderr, daemon=True)]
         for reader in self._readers:
@@ -112,11 +114,17 @@ class AdaptationProcess:
 
     def cancel(self) -> None:
         """Stop the process (and its children); no profile is written."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError, AttributeError):  # AttributeError: no killpg on Windows
-                self.process.terminate()
+        if self.process.poll() is not None:
+            return
+        if os.name == "nt":
+            # Slicer's PythonSlicer.exe is a launcher that starts python-real.exe: end the whole tree
+            subprocess.run(["taskkill", "/T", "/F", "/PID", str(self.process.pid)], capture_output=True,
+                           creationflags=subprocess.CREATE_NO_WINDOW)
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            self.process.terminate()
 
     def wait(self, timeout: float | None = None) -> int:
         """Block until the process ends (tests and scripts; the UI polls instead)."""
