@@ -65,7 +65,8 @@ class Editor:
     """A scene with the Colin27 sample, a segmentation, the Segment Editor logic, the effect registered
     as Slicer registers it, its options panel, one slice view and its interactor."""
 
-    def __init__(self, monkeypatch, transform: np.ndarray | None = None, oversampling: int = 1) -> None:
+    def __init__(self, monkeypatch, transform: np.ndarray | None = None, oversampling: int = 1,
+                 transform_segmentation: bool = False) -> None:
         self.scene = new_scene()
         self.app = harness.install(monkeypatch, self.scene)
         self.volume = load_volume(self.scene, SAMPLE_T1, "colin27")
@@ -74,6 +75,8 @@ class Editor:
             node.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(transform))
             self.volume.SetAndObserveTransformNodeID(node.GetID())
         self.segmentation = self.scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+        if transform_segmentation:
+            self.segmentation.SetAndObserveTransformNodeID(self.volume.GetTransformNodeID())
         self.segmentation.CreateDefaultDisplayNodes()
         self.segmentation.SetReferenceImageGeometryParameterFromVolumeNode(self.volume)
         if oversampling > 1:
@@ -196,6 +199,9 @@ def test_preview_follows_the_session_and_is_never_saved(editor):
     segment_id = preview.GetSegmentation().GetSegmentIdBySegmentName("preview")
     shown = mrml_bridge.read_segment_mask(preview, segment_id, editor.volume)
     np.testing.assert_array_equal(shown, editor.effect.logic.mask)
+    view_click(editor.effect, editor.interactor, editor.view, world_ras(editor.volume, (90, 30, 8)), positive=False)
+    shown = mrml_bridge.read_segment_mask(preview, segment_id, editor.volume)  # only the changed block was uploaded
+    np.testing.assert_array_equal(shown, editor.effect.logic.mask)
     assert editor.key("c")  # Cancel: preview and prompts gone, the segment untouched
     assert editor.effect.previewNode is None and editor.scene.GetNodeByID(preview.GetID()) is None
     assert not editor.segment_on_volume_grid(editor.segment_a).any()
@@ -210,6 +216,17 @@ def test_apply_under_a_parent_transform_lands_on_the_transformed_volume(monkeypa
     editor = Editor(monkeypatch, transform=transform)
     editor.box()
     assert "failed" not in editor.effect.statusLabel.text and "WaveSeg:" not in editor.effect.statusLabel.text
+    editor.key("Return")
+    assert dice(editor.segment_on_volume_grid(editor.segment_a), reference_box_mask()) >= 0.99
+    editor.effect.deactivate()
+
+
+def test_segmentation_under_the_volume_transform_and_its_preview(monkeypatch):
+    transform = np.eye(4)
+    transform[:3, 3] = (3.0, 0.0, -2.0)
+    editor = Editor(monkeypatch, transform=transform, transform_segmentation=True)
+    editor.box()
+    assert editor.effect.previewNode.GetTransformNodeID() == editor.segmentation.GetTransformNodeID()  # drawn where the segment is
     editor.key("Return")
     assert dice(editor.segment_on_volume_grid(editor.segment_a), reference_box_mask()) >= 0.99
     editor.effect.deactivate()
@@ -288,6 +305,45 @@ def test_apply_is_one_undo_step(editor):
     assert editor.logic.CanUndo()
     editor.logic.Undo()  # what Ctrl+Z in the Segment Editor runs
     assert not editor.segment_on_volume_grid(editor.segment_a).any()
+
+
+def test_declining_the_installer_stops_before_anything_imports_torch(editor, monkeypatch):
+    """The first prompt asks for the packages before importing what needs torch (with torch absent,
+    any earlier import would fail with "No module named 'torch'" and the installer never show)."""
+    for name in [n for n in importlib.sys.modules if n == "torch" or n.startswith(("torch.", "waveseg.volume", "WaveSegSlicerLib.volume_logic"))]:
+        monkeypatch.delitem(importlib.sys.modules, name)
+    monkeypatch.setitem(importlib.sys.modules, "torch", None)  # as on a Slicer without the PyTorch extension's torch
+    monkeypatch.setattr(editor.module_logic, "ensureDependencies", lambda: False)  # the user pressed Cancel
+    editor.box()
+    assert "packages are not installed" in editor.effect.statusLabel.text
+    assert editor.effect.logic is None
+
+
+def test_the_worker_side_needs_no_mrml():
+    """What runs on the model worker imports neither slicer nor vtk: it cannot touch MRML."""
+    import ast
+
+    tree = ast.parse((harness.MODULE_DIR / "WaveSegSlicerLib" / "volume_logic.py").read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+                for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])}
+    assert imported and not imported & {"slicer", "vtk", "qt", "WaveSegSlicerLib"}
+
+
+def test_a_forgotten_model_is_loaded_again():
+    first = model_catalog.SEGMENTERS.get(MODEL, None, "cpu")
+    assert model_catalog.SEGMENTERS.get(MODEL, None, "cpu") is first
+    model_catalog.SEGMENTERS.forget()  # after a profile of the same name was re-adapted, imported or deleted
+    assert model_catalog.SEGMENTERS.loaded is None
+    assert model_catalog.SEGMENTERS.get(MODEL, None, "cpu") is not first
+
+
+def test_a_press_in_another_view_leaves_no_box_behind(editor):
+    other = harness.SliceWidget(editor.scene, "Yellow")
+    editor.interactor.SetEventInformation(10, 10, 0, 0, "\0", 0, None)
+    assert editor.effect.processInteractionEvents(editor.interactor, vtk.vtkCommand.LeftButtonPressEvent, other)
+    editor.interactor.SetEventInformation(50, 60, 0, 0, "\0", 0, None)
+    assert not editor.effect.processInteractionEvents(editor.interactor, vtk.vtkCommand.MouseMoveEvent, editor.view)
+    assert editor.effect.press is None  # the release never came back to "Yellow": no rubber band follows the mouse
 
 
 # -- keys, undo of prompts, busy and cancel ----------------------------------------------------------------

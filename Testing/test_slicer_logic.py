@@ -153,6 +153,12 @@ def test_bad_masks_and_volumes_are_refused(scene):
         EditorGrid.of_image(None)
 
 
+@pytest.fixture(scope="module")
+def sample_scene():
+    scene = new_scene()
+    return scene, load_volume(scene, SAMPLE_T1, "colin27")
+
+
 @pytest.mark.parametrize("case", PROMPT_CASES, ids=[c.name for c in PROMPT_CASES])
 def test_prompt_table_matches_golden_masks(sample_scene, fast_segmenter, case):
     """The same table the in-Slicer self-test runs (prompts in RAS through the Logic)."""

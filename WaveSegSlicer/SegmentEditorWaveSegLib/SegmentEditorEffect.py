@@ -286,11 +286,11 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         from WaveSegSlicerLib.editor_grid import changed_box, image_of_mask
 
         mask = self.logic.mask
-        before = self.previewMask if self.previewMask is not None else self.logic.initial_mask
-        box = changed_box(before, mask) if self.previewNode is not None else (slice(None),) * 3
-        if box is None:
-            return
-        if self.previewNode is None:
+        if self.previewNode is not None:
+            box = changed_box(self.previewMask, mask)
+            if box is None:
+                return
+        else:
             segmentationNode = self.scriptedEffect.parameterSetNode().GetSegmentationNode()
             self.previewNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "WaveSeg preview")
             self.previewNode.SetSaveWithScene(False)  # never saved with the scene
