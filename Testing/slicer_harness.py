@@ -36,6 +36,7 @@ import vtk
 import slicer
 
 MODULE_DIR = Path(__file__).resolve().parent.parent / "WaveSegSlicer"
+REGISTERED_EFFECTS: list = []  # the effect factory's list (qSlicerSegmentEditorEffectFactory)
 EFFECT_FILE = MODULE_DIR / "SegmentEditorWaveSegLib" / "SegmentEditorEffect.py"
 
 
@@ -129,6 +130,11 @@ class QHBoxLayout(QObject):
 
 class QTimer(QObject):
     running: list["QTimer"] = []
+    single_shots: list[Callable] = []  # run at the next processEvents, as a 0 ms single shot is
+
+    @staticmethod
+    def singleShot(msec: int, slot: Callable) -> None:
+        QTimer.single_shots.append(slot)
 
     def start(self, interval_ms: int = 0) -> None:
         QTimer.running.append(self)
@@ -197,7 +203,9 @@ class AbstractScriptedSegmentEditorEffect:
         self.scriptedEffect = scriptedEffect
 
     def register(self) -> None:
+        # slicer.qSlicerSegmentEditorEffectFactory.instance().registerEffect(self.scriptedEffect) (:52-54)
         self.scriptedEffect.registered = True
+        REGISTERED_EFFECTS.append(self.scriptedEffect)
 
     def cleanup(self) -> None:
         pass
@@ -221,6 +229,7 @@ class SliceWidget:
         self.node.SetDimensions(size_px, size_px, 1)
         self.node.SetFieldOfView(250.0, 250.0, 1.0)  # about 0.4 mm per pixel, as a laptop's slice view
         self.renders = 0
+        self._interactor = vtk.vtkRenderWindowInteractor()  # carries positions, modifiers and key symbols
 
     def className(self) -> str:
         return "qMRMLSliceWidget"
@@ -229,7 +238,7 @@ class SliceWidget:
         return types.SimpleNamespace(GetSliceNode=lambda: self.node)
 
     def sliceView(self):
-        return types.SimpleNamespace(scheduleRender=self._render)
+        return types.SimpleNamespace(scheduleRender=self._render, interactor=lambda: self._interactor)
 
     def _render(self) -> None:
         self.renders += 1
@@ -247,7 +256,7 @@ class ScriptedEffect:
     ModificationModeAdd = slicer.vtkSlicerSegmentEditorLogic.ModificationModeAdd
     ModificationModeRemove = slicer.vtkSlicerSegmentEditorLogic.ModificationModeRemove
 
-    def __init__(self, logic) -> None:
+    def __init__(self, logic=None) -> None:
         self.logic = logic  # vtkSlicerSegmentEditorLogic, which qMRMLSegmentEditorWidget owns and forwards to
         self.name, self.perSegment, self.requireSegments = "", False, False
         self.optionsWidgets: list = []
@@ -257,6 +266,10 @@ class ScriptedEffect:
 
     def self(self):
         return self._self
+
+    def setPythonSource(self, path: str) -> bool:
+        register_effect(self, Path(path))
+        return self._self is not None
 
     def parameterSetNode(self):
         return self.logic.GetSegmentEditorNode()
@@ -340,13 +353,28 @@ class Application:
     def __init__(self) -> None:
         self.hooks: list[Callable[[], None]] = []
         self.pumped = 0
+        self.signals: dict[str, list[Callable]] = {}
+        self.views: dict[str, SliceWidget] = {}
 
     def processEvents(self) -> None:
         self.pumped += 1
         for timer in list(QTimer.running):
             timer.emit("timeout()")
+        while QTimer.single_shots:
+            QTimer.single_shots.pop(0)()
         for hook in list(self.hooks):
             hook()
+
+    def connect(self, signal: str, slot: Callable) -> None:
+        self.signals.setdefault(signal, []).append(slot)
+
+    def emit(self, signal: str) -> None:
+        for slot in self.signals.get(signal, []):
+            slot()
+
+    def layoutManager(self):
+        scene = slicer.mrmlScene
+        return types.SimpleNamespace(sliceWidget=lambda name: self.views.setdefault(name, SliceWidget(scene, name)))
 
     def testingEnabled(self) -> bool:
         return True
@@ -373,6 +401,8 @@ def install(monkeypatch, scene) -> Application:
 
     monkeypatch.setattr(slicer.util, "createProgressDialog", createProgressDialog)
     monkeypatch.setattr(QTimer, "running", [])
+    monkeypatch.setattr(QTimer, "single_shots", [])
+    monkeypatch.setattr(sys.modules[__name__], "REGISTERED_EFFECTS", [])
     monkeypatch.syspath_prepend(str(MODULE_DIR))  # the qt-scripted-modules folder is on sys.path in Slicer
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     return app
@@ -389,3 +419,126 @@ def new_editor(scene, segmentation_node, volume_node):
     editor_node.SetAndObserveSegmentationNode(segmentation_node)
     editor_node.SetAndObserveSourceVolumeNode(volume_node)
     return editor_node, logic
+
+
+# -- the module's Slicer base classes, for running WaveSegSlicer.py itself ------------------------------
+class ParameterNodeWrapper:
+    """``slicer.parameterNodeWrapper`` for the field types the module uses (str, float, nodes): each
+    field is a parameter of the real vtkMRMLScriptedModuleNode, so two wrappers of one node agree."""
+
+    def __init__(self, fields: dict, node) -> None:
+        object.__setattr__(self, "_fields", fields)
+        object.__setattr__(self, "_node", node)
+
+    def __getattr__(self, name: str):
+        default = self._fields[name]
+        if isinstance(default, type):  # a node reference
+            return self._node.GetNodeReference(name)
+        value = self._node.GetParameter(name)
+        return type(default)(value) if value != "" else default
+
+    def __setattr__(self, name: str, value) -> None:
+        if isinstance(self._fields[name], type):
+            self._node.SetNodeReferenceID(name, value.GetID() if value else None)
+        else:
+            self._node.SetParameter(name, str(value))
+
+
+def parameter_node_wrapper(cls):
+    import typing
+
+    fields = {}
+    for name, annotation in typing.get_type_hints(cls, include_extras=True).items():
+        base = typing.get_args(annotation)[0] if typing.get_origin(annotation) is typing.Annotated else annotation
+        fields[name] = getattr(cls, name, base)  # the default, or the node class of a reference
+    return lambda node: ParameterNodeWrapper(fields, node)
+
+
+class ScriptedLoadableModuleLogic:
+    def getParameterNode(self):
+        """The module's singleton vtkMRMLScriptedModuleNode (ScriptedLoadableModule.py getParameterNode)."""
+        node = slicer.mrmlScene.GetSingletonNode("WaveSegSlicer", "vtkMRMLScriptedModuleNode")
+        if node is None:
+            node = slicer.vtkMRMLScriptedModuleNode()
+            node.SetSingletonTag("WaveSegSlicer")
+            node = slicer.mrmlScene.AddNode(node)
+        return node
+
+
+class SegmentEditorWidget:
+    """``qMRMLSegmentEditorWidget`` as far as the self-test drives it: effects are clones of the
+    registered ones (``clone()``), set up once, then activated and deactivated."""
+
+    def __init__(self) -> None:
+        self.active = None
+        self.clones: dict[str, ScriptedEffect] = {}
+
+    def setMRMLScene(self, scene) -> None:
+        self.scene = scene
+
+    def setMRMLSegmentEditorNode(self, node) -> None:
+        self.logic = slicer.vtkSlicerSegmentEditorLogic()
+        self.logic.SetMRMLScene(self.scene)
+        self.logic.SetSegmentEditorNode(node)
+        self.node = node
+
+    def setSegmentationNode(self, node) -> None:
+        self.node.SetAndObserveSegmentationNode(node)
+
+    def setSourceVolumeNode(self, node) -> None:
+        self.node.SetAndObserveSourceVolumeNode(node)
+
+    def show(self) -> None:
+        pass
+
+    def setActiveEffectByName(self, name: str) -> None:
+        if self.active is not None and self.active.name == name:
+            return
+        if name not in self.clones:
+            registered = next(e for e in REGISTERED_EFFECTS if e.name == name)
+            clone = registered.self().clone()
+            clone.logic = self.logic
+            clone.self().setupOptionsFrame()
+            self.clones[name] = clone
+        self.setActiveEffect(self.clones[name])
+
+    def setActiveEffect(self, effect) -> None:
+        if self.active is not None:
+            self.active.self().deactivate()
+        self.active = effect
+        if effect is not None:
+            effect.self().activate()
+
+    def activeEffect(self):
+        return self.active
+
+
+def install_module(monkeypatch, scene, app: Application) -> None:
+    """Make WaveSegSlicer.py importable: Slicer's Python base classes for scripted modules."""
+    import unittest
+
+    loadable = types.ModuleType("slicer.ScriptedLoadableModule")
+    loadable.ScriptedLoadableModule = type("ScriptedLoadableModule", (), {"__init__": lambda self, parent: setattr(self, "parent", parent)})
+    loadable.ScriptedLoadableModuleWidget = type("ScriptedLoadableModuleWidget", (), {})
+    loadable.ScriptedLoadableModuleLogic = ScriptedLoadableModuleLogic
+    loadable.ScriptedLoadableModuleTest = type("ScriptedLoadableModuleTest", (unittest.TestCase,),
+                                               {"delayDisplay": lambda self, message, msec=None: None})
+    wrapper = types.ModuleType("slicer.parameterNodeWrapper")
+    wrapper.parameterNodeWrapper = parameter_node_wrapper
+    wrapper.Choice = wrapper.WithinRange = lambda *args: None
+    i18n = types.ModuleType("slicer.i18n")
+    i18n.tr = lambda text: text
+    i18n.translate = lambda context, text: text
+    for name, module in (("slicer.ScriptedLoadableModule", loadable), ("slicer.parameterNodeWrapper", wrapper), ("slicer.i18n", i18n)):
+        monkeypatch.setitem(sys.modules, name, module)
+        monkeypatch.setattr(slicer, name.split(".")[1], module, raising=False)
+    effects = types.ModuleType("qSlicerSegmentationsEditorEffectsPythonQt")
+    effects.qSlicerSegmentEditorScriptedEffect = lambda parent: ScriptedEffect()
+    monkeypatch.setitem(sys.modules, effects.__name__, effects)
+    monkeypatch.setattr(slicer, "qMRMLSegmentEditorWidget", SegmentEditorWidget, raising=False)
+    from WaveSegSlicerLib.mrml_support import load_volume
+
+    monkeypatch.setattr(slicer.util, "loadVolume", lambda path: load_volume(scene, path, Path(path).name.split(".")[0]))
+    if not scene.IsNodeClassRegistered("vtkMRMLSegmentEditorNode"):
+        scene.RegisterNodeClass(slicer.vtkMRMLSegmentEditorNode())
+    monkeypatch.delitem(sys.modules, "WaveSegSlicer", raising=False)

@@ -459,3 +459,20 @@ def test_harness_offers_only_what_slicer_offers():
     assert offered and offered <= set(table["methods"]), sorted(offered - set(table["methods"]))
     enums = {name for name in vars(harness.ScriptedEffect) if name.startswith("ModificationMode")}
     assert enums and enums <= set(table["enums"]["ModificationMode"]["values"])
+
+
+def test_the_module_registers_the_effect_and_its_self_test_passes(monkeypatch):
+    """WaveSegSlicer.py itself on Slicer's base classes: the module registers the effect at
+    startupCompleted, and WaveSegSlicerTest (what Slicer's ctest runs) passes with view events, a
+    transformed volume, masking, a segment switch and Cancel during propagation."""
+    scene = new_scene()
+    app = harness.install(monkeypatch, scene)
+    harness.install_module(monkeypatch, scene, app)
+    module = importlib.import_module("WaveSegSlicer")
+    module.WaveSegSlicer(types.SimpleNamespace())
+    assert not harness.REGISTERED_EFFECTS  # nothing happens before Slicer has started
+    app.emit("startupCompleted()")
+    assert [effect.name for effect in harness.REGISTERED_EFFECTS] == ["WaveSeg"]
+    test = module.WaveSegSlicerTest("test_EffectInSliceViews")
+    test.setUp()
+    test.test_EffectInSliceViews()
