@@ -157,6 +157,9 @@ class QProgressDialog(QWidget):
         """The user's click on the dialog's Cancel button."""
         self.emit("canceled()")
 
+    def deleteLater(self) -> None:
+        self.deleted = True
+
 
 class QPoint:
     def __init__(self, x: int, y: int) -> None:

@@ -199,9 +199,12 @@ def test_preview_follows_the_session_and_is_never_saved(editor):
     segment_id = preview.GetSegmentation().GetSegmentIdBySegmentName("preview")
     shown = mrml_bridge.read_segment_mask(preview, segment_id, editor.volume)
     np.testing.assert_array_equal(shown, editor.effect.logic.mask)
+    assert editor.key("p")  # propagate, then correct one slice: the preview keeps the other slices
     view_click(editor.effect, editor.interactor, editor.view, world_ras(editor.volume, (90, 30, 8)), positive=False)
-    shown = mrml_bridge.read_segment_mask(preview, segment_id, editor.volume)  # only the changed block was uploaded
+    shown = mrml_bridge.read_segment_mask(preview, segment_id, editor.volume)
+    assert shown.any(axis=(1, 2)).sum() > 1
     np.testing.assert_array_equal(shown, editor.effect.logic.mask)
+    assert editor.app.progressDialogs[-1].deleted  # not left behind under the main window
     assert editor.key("c")  # Cancel: preview and prompts gone, the segment untouched
     assert editor.effect.previewNode is None and editor.scene.GetNodeByID(preview.GetID()) is None
     assert not editor.segment_on_volume_grid(editor.segment_a).any()
@@ -317,6 +320,25 @@ def test_declining_the_installer_stops_before_anything_imports_torch(editor, mon
     editor.box()
     assert "packages are not installed" in editor.effect.statusLabel.text
     assert editor.effect.logic is None
+
+
+def test_cancel_while_the_model_loads_leaves_no_session(editor, monkeypatch):
+    """Esc or another effect while the first prompt loads the model (events are pumped meanwhile):
+    the load's result is discarded, no session or preview appears afterwards."""
+    loading = editor.module_logic.segmenter
+
+    def load_then_switch_effect(*settings):
+        segmenter = loading(*settings)
+        importlib.sys.modules["qt"].QTimer.singleShot(0, editor.effect.deactivate)  # what Esc does, in the next pump
+        release.wait()
+        return segmenter
+
+    release = threading.Event()
+    monkeypatch.setattr(editor.module_logic, "segmenter", load_then_switch_effect)
+    editor.app.hooks.append(lambda: release.set() if editor.effect.generation else None)
+    editor.box()
+    assert editor.effect.logic is None and editor.effect.previewNode is None
+    assert "cancelled while the model was loading" in editor.effect.statusLabel.text
 
 
 def test_the_worker_side_needs_no_mrml():

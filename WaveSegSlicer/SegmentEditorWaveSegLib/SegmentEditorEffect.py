@@ -59,6 +59,8 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.press = None  # (view widget, xy) of a left press not yet released
         self.cancelRequested = False
         self.running = False  # this effect's model call is in flight (its buttons are locked)
+        self.installing = False  # the installer runs (it pumps events on 5.10: a second click must not start it again)
+        self.generation = 0  # bumped by Cancel: a model load that returns afterwards is discarded
         self.editorObservation = None  # (segment editor node, observer tag) while active
 
     def clone(self):
@@ -119,8 +121,8 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         return WaveSegSlicer.WaveSegSlicerLogic()
 
     def busy(self):
-        """A model call runs (this effect's, or another editor's on the shared worker)."""
-        return self.running or self.executor().busy
+        """A model call or the installer runs (this effect's, or another editor's on the shared worker)."""
+        return self.running or self.installing or self.executor().busy
 
     def updateButtons(self):
         has, busy = self.logic is not None, self.busy()
@@ -137,8 +139,9 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         only sets the ID, qMRMLSegmentEditorWidget.cxx:1421-1434, and calls updateGUIFromMRML only on
         effect parameter changes, so the effect observes the node itself.)"""
         editorNode = self.scriptedEffect.parameterSetNode()
-        if self.logic is not None and editorNode is not None and editorNode.GetSelectedSegmentID() != self.segmentId:
-            segment = editorNode.GetSegmentationNode().GetSegmentation().GetSegment(self.segmentId)
+        segmentationNode = editorNode.GetSegmentationNode() if editorNode is not None else None
+        if self.logic is not None and segmentationNode is not None and editorNode.GetSelectedSegmentID() != self.segmentId:
+            segment = segmentationNode.GetSegmentation().GetSegment(self.segmentId)
             name = segment.GetName() if segment else self.segmentId
             self.statusLabel.text = f"These prompts belong to segment '{name}': Apply writes there (Cancel to start on the selected one)."
 
@@ -174,16 +177,22 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
 
     def deactivate(self):
         self.onCancel()
-        if self.editorObservation:
-            self.editorObservation[0].RemoveObserver(self.editorObservation[1])
-            self.editorObservation = None
+        self.stopObservingEditor()
         for widget, (actor, _points) in self.boxActors.items():
             self.scriptedEffect.removeActor2D(widget, actor)
         self.boxActors = {}
+        self.press = None
 
     def cleanup(self):
-        """Slicer 5.10 calls this before the effect is deleted (AbstractScriptedSegmentEditorEffect.py:56)."""
+        """Slicer 5.10 calls this from the editor widget's destructor, without deactivate()
+        (AbstractScriptedSegmentEditorEffect.py:56, qMRMLSegmentEditorWidget.cxx:283-287)."""
         self.onCancel()
+        self.stopObservingEditor()
+
+    def stopObservingEditor(self):
+        if self.editorObservation:
+            self.editorObservation[0].RemoveObserver(self.editorObservation[1])
+            self.editorObservation = None
 
     def sourceVolumeNodeChanged(self):
         self.onCancel()
@@ -203,7 +212,12 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             return self.logic
         moduleLogic = self.moduleLogic()
         # first: on a Slicer without torch this offers the installer; nothing below may import torch before it
-        if not moduleLogic.ensureDependencies():
+        self.installing = True
+        try:
+            installed = moduleLogic.ensureDependencies()
+        finally:
+            self.installing = False
+        if not installed:
             raise RuntimeError("WaveSeg's Python packages are not installed")
         from WaveSegSlicerLib.editor_grid import EditorGrid, image_array, mask_on_grid
         from WaveSegSlicerLib.volume_logic import VolumePromptLogic
@@ -215,7 +229,13 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         segmentId = editorNode.GetSelectedSegmentID()
         initial = mask_on_grid(self.scriptedEffect.selectedSegmentLabelmap(), grid)  # vtkSlicerSegmentEditorLogic.cxx:1089-1104
         settings = moduleLogic.settings()  # parameter node: read here, on the main thread
-        segmenter = self.executor().run(moduleLogic.segmenter, *settings)  # loading weights takes seconds: off the main thread
+        generation, self.running = self.generation, True
+        try:
+            segmenter = self.executor().run(moduleLogic.segmenter, *settings)  # loading weights takes seconds: off the main thread
+        finally:
+            self.running = False
+        if generation != self.generation:  # Cancel, or the effect was switched, while the model loaded
+            raise RuntimeError("cancelled while the model was loading")
         self.logic = VolumePromptLogic(segmenter, volume, grid.spacing_xyz, initial_mask=initial)
         self.grid, self.segmentId, self.previewMask = grid, segmentId, None
         return self.logic
@@ -281,16 +301,14 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
 
     # -- preview / apply / cancel ----------------------------------------------------------------
     def updatePreview(self):
-        """Show the session's mask in a hidden segmentation, uploading only the block that changed."""
+        """Show the session's mask in a hidden segmentation (uploaded when it changed)."""
         from WaveSegSlicerLib import mrml_bridge
         from WaveSegSlicerLib.editor_grid import changed_box, image_of_mask
 
         mask = self.logic.mask
-        if self.previewNode is not None:
-            box = changed_box(self.previewMask, mask)
-            if box is None:
-                return
-        else:
+        if self.previewNode is not None and changed_box(self.previewMask, mask) is None:
+            return
+        if self.previewNode is None:
             segmentationNode = self.scriptedEffect.parameterSetNode().GetSegmentationNode()
             self.previewNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "WaveSeg preview")
             self.previewNode.SetSaveWithScene(False)  # never saved with the scene
@@ -300,11 +318,11 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             parent = segmentationNode.GetParentTransformNode()  # drawn where the segmentation is, as AutoComplete's preview
             self.previewNode.SetAndObserveTransformNodeID(parent.GetID() if parent else None)
             mrml_bridge.ensure_segment(self.previewNode, "preview", PREVIEW_COLOR)
-            box = tuple(slice(0, n) for n in mask.shape)
         segmentId = self.previewNode.GetSegmentation().GetSegmentIdBySegmentName("preview")
-        block = image_of_mask(mask, self.grid)
+        # the whole mask: MODE_REPLACE with an extent would replace the segment by that block alone
+        # (vtkSegmentationModifier.cxx:315-354)
         logic = slicer.vtkSlicerSegmentationsModuleLogic
-        logic.SetBinaryLabelmapToSegment(block, self.previewNode, segmentId, logic.MODE_REPLACE, self.grid.array_extent(box))
+        logic.SetBinaryLabelmapToSegment(image_of_mask(mask, self.grid), self.previewNode, segmentId, logic.MODE_REPLACE)
         self.previewMask = mask.copy()
 
     def onApply(self):
@@ -319,7 +337,8 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             return
         if editorNode.GetSelectedSegmentID() != self.segmentId:
             editorNode.SetSelectedSegmentID(self.segmentId)  # write where the prompts started, never into another segment
-        if not self.scriptedEffect.confirmCurrentSegmentVisible():
+        if not self.scriptedEffect.confirmCurrentSegmentVisible():  # 0: the user cancelled the "segment is hidden" question
+            self.statusLabel.text = "Not applied: the segment is hidden (show it, or confirm, to apply)."
             return
         mask = self.logic.mask
         box = changed_box(self.logic.initial_mask, mask)
@@ -355,7 +374,9 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         """Discard prompts and preview. A running model call is asked to stop, and waited for,
         before its session is closed."""
         self.cancelRequested = True
-        self.executor().wait()
+        self.generation += 1
+        if self.running and self.logic is not None:  # this effect's session call: let it stop before closing the session
+            self.executor().wait()
         if self.logic is not None:
             self.logic.close()
         self.logic = self.grid = self.segmentId = self.previewMask = None
@@ -398,6 +419,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         finally:
             timer.stop()
             progress.close()
+            progress.deleteLater()  # its parent is the main window (slicer/util.py:3221): close() only hides it
             self.cancelRequested = False
         if report is not None:
             stops = ", ".join(f"{direction}: {why}" for direction, why in report.stopped.items())

@@ -86,17 +86,26 @@ def _ensure_torch(problems: list[tuple[Requirement, str | None]]) -> None:
                               "restart Slicer and try again") from None
     # installTorch always asks light-the-torch for both packages (PyTorchUtils.py:235-243): with torch
     # already there, pin it so that only torchvision is added. The user already agreed: no second dialog.
+    # light-the-torch picks the build by the detected hardware unless told (its --pytorch-computation-backend):
+    # give it the installed torch's own backend (the "+cu121" / "+cpu" label), so torchvision matches it
     installed_torch = installed_version("torch")
     torch_version = f"=={installed_torch}" if installed_torch else TORCH_REQUIREMENTS[0][len("torch"):]
     torchvision_version = TORCH_REQUIREMENTS[1][len("torchvision"):]
-    if PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False, torchVersionRequirement=torch_version,
+    backend = installed_torch.split("+")[1] if installed_torch and "+" in installed_torch else None
+    if PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False, forceComputationBackend=backend,
+                                                     torchVersionRequirement=torch_version,
                                                      torchvisionVersionRequirement=torchvision_version) is None:
         raise DependencyError("PyTorch was not installed; WaveSeg cannot run without it")
 
 
+PINNED = ("torch", "torchvision", "numpy", "scipy", "SimpleITK")  # PyTorch's choice, and what Slicer bundles (SuperBuild)
+
+
 def torch_constraints_file() -> str:
-    """A pip constraints file pinning the installed torch and torchvision (path; the caller removes it)."""
-    pins = [f"{name}=={installed_version(name)}" for name in ("torch", "torchvision") if installed_version(name)]
+    """A pip constraints file pinning the installed torch, torchvision and Slicer's bundled numpy,
+    scipy and SimpleITK, so no requirement can move them under a running Slicer (path; the caller
+    removes it)."""
+    pins = [f"{name}=={installed_version(name)}" for name in PINNED if installed_version(name)]
     handle, path = tempfile.mkstemp(prefix="waveseg-constraints-", suffix=".txt")
     with os.fdopen(handle, "w") as f:
         f.write("\n".join(pins) + "\n")
@@ -130,7 +139,8 @@ def _pip_install(problems: list[tuple[Requirement, str | None]]) -> None:
         before = {dist.metadata["Name"]: dist.version for dist in importlib.metadata.distributions()}
         slicer.util.pip_install(["-c", constraints, *others])
         changed = changed_imported_distributions(before)
-        if changed and slicer.util.confirmYesNoDisplay(
+        # confirmYesNoDisplay answers yes by itself in testing mode (5.12's pip_ensure guards it the same way)
+        if changed and not slicer.app.testingEnabled() and slicer.util.confirmYesNoDisplay(
                 "These packages were updated while already loaded; WaveSeg may not work until Slicer restarts:\n  "
                 + "\n  ".join(changed) + "\n\nRestart Slicer now?", "WaveSeg: restart recommended"):
             slicer.util.restart()
