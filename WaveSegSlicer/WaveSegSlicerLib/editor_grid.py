@@ -100,11 +100,6 @@ class EditorGrid:
                                 "use the slice view's 'Rotate to volume plane' button and try again")
         return 2 - ijk_axis
 
-    def array_extent(self, box_zyx: tuple[slice, slice, slice]) -> Extent:
-        """VTK extent (in this grid's IJK) of a (Z, Y, X) block of the array."""
-        (zs, ys, xs), (i0, _, j0, _, k0, _) = box_zyx, self.extent
-        return (i0 + xs.start, i0 + xs.stop - 1, j0 + ys.start, j0 + ys.stop - 1, k0 + zs.start, k0 + zs.stop - 1)
-
 
 def image_array(image) -> np.ndarray:
     """Voxels of a single-component ``vtkOrientedImageData`` as a (Z, Y, X) array (a copy)."""
