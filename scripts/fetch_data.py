@@ -18,9 +18,12 @@ Nothing is committed: files go to ``$WAVESEG_DATA`` (default ``~/.cache/waveseg`
     with one lesion label: brain1 and brain2 (brain MR with a tumour), breast1 (a breast MR crop
     with a lesion), lung1 and lung2 (chest CT with a lung tumour). Never trained on: modalities and
     lesions the models never saw, evaluated with ``configs/eval_unseen_lesions.json``.
+  * Labelled sample data inside further packages (TotalSegmentator, slicerio, dicompyler-core,
+    stardist): ``scripts/fetch_package_samples.py``, each archive pinned by SHA-256; never trained
+    on, evaluated with ``configs/eval_unseen_packages.json``.
 Each source is written once as NIfTI (image + label) under ``<cache>/volumes/``.
 
-    .venv/bin/python scripts/fetch_data.py [--only lits|mricron|invesalius|mni152|pyradiomics]
+    .venv/bin/python scripts/fetch_data.py [--only NAME]   (NAME: see --help)
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from fetch_package_samples import SOURCES as PACKAGE_SAMPLES
 from waveseg.atomic import atomic_path
 
 CACHE = Path(os.environ.get("WAVESEG_DATA", Path.home() / ".cache" / "waveseg"))
@@ -171,7 +175,7 @@ def fetch_pyradiomics() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("lits", "mricron", "invesalius", "mni152", "pyradiomics"))
+    parser.add_argument("--only", choices=("lits", "mricron", "invesalius", "mni152", "pyradiomics", *PACKAGE_SAMPLES))
     args = parser.parse_args()
     if args.only in (None, "mricron"):
         fetch_mricron()
@@ -183,6 +187,10 @@ def main() -> None:
         fetch_mni152()
     if args.only in (None, "pyradiomics"):
         fetch_pyradiomics()
+    for name, fetch in PACKAGE_SAMPLES.items():
+        if args.only in (None, name):
+            VOLUMES.mkdir(parents=True, exist_ok=True)
+            fetch(CACHE, VOLUMES)
 
 
 if __name__ == "__main__":
