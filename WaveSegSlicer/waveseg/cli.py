@@ -1,4 +1,4 @@
-"""The ``waveseg`` command line: ``segment``, ``segment3d``, ``adapt``, ``profiles``, ``info``, ``demo``, ``app``.
+"""The ``waveseg`` command line: ``segment``, ``segment3d``, ``adapt``, ``profiles``, ``info``, ``demo``, ``app``, ``serve``.
 
 Errors in the input (files, prompts, models) print one line, ``waveseg: error: ...``, and exit
 with status 2; nothing is left half-written.
@@ -224,6 +224,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from waveseg.server.main import serve
+
+    return serve(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="waveseg", description="Interactive promptable medical image segmentation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -297,6 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--output-dir", default="waveseg-demo", help="folder for the outputs (default: waveseg-demo)")
     model_options(demo)
     demo.set_defaults(func=cmd_demo)
+
+    from waveseg.server.main import add_arguments as server_arguments  # argparse only: no FastAPI imported here
+
+    serve = sub.add_parser("serve", help="run the site server that Slicer and app users connect to (needs the [server] extra)",
+                           description="Serve WaveSeg models over HTTP (docs/server.md): per-user volume sessions, bearer tokens, TLS.")
+    server_arguments(serve)
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 
