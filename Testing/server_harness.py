@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 READY_DEADLINE_S = 300  # a hung server, not a slow one: startup loads a model on a busy machine
+HANG_GUARD_S = 600  # only against hanging forever; a wait reaching it is a failure
 ROOT = Path(__file__).resolve().parent.parent
 
 

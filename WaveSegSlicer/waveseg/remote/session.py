@@ -167,7 +167,7 @@ class RemoteVolumeSession:
     def request_cancel(self) -> None:
         """Ask the server to stop this session's running propagation (safe from any thread)."""
         with self._cancel_lock:
-            self.transport.request("POST", f"/v1/sessions/{self.id}/cancel", {}, headers=self._headers())
+            self.transport.side_request("POST", f"/v1/sessions/{self.id}/cancel", {}, headers=self._headers())
 
     def refresh(self) -> None:
         """Replace the local mask and state by the server's (after another client's changes)."""

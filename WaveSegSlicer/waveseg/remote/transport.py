@@ -53,18 +53,35 @@ class Transport:
         self._local = threading.local()
         self.last_instance: str | None = None
 
+    def _new_connection(self) -> http.client.HTTPConnection:
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self.ssl_context)
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
     def _connection(self, fresh: bool = False) -> tuple[http.client.HTTPConnection, bool]:
         conn = getattr(self._local, "conn", None)
         if conn is not None and not fresh:
             return conn, True
         if conn is not None:
             conn.close()
-        if self.scheme == "https":
-            conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self.ssl_context)
-        else:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        self._local.conn = conn
+        conn = self._local.conn = self._new_connection()
         return conn, False
+
+    def side_request(self, method: str, path: str, json_body: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """A request on its own short connection: this thread's may be busy reading a stream (cancel)."""
+        conn = self._new_connection()
+        try:
+            conn.request(method, self.prefix + path, body=json.dumps(json_body).encode(),
+                         headers=self.headers({**(headers or {}), "Content-Type": "application/json"}))
+            response = conn.getresponse()
+            raw = response.read()
+        except OSError as exc:
+            raise ServerUnreachableError(f"cannot reach the WaveSeg server at {self.url}: {exc}") from None
+        finally:
+            conn.close()
+        if response.status >= 400:
+            raise _error(response.status, raw, self.url)
+        return json.loads(raw)
 
     def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         out = {"X-WaveSeg-API": str(API_VERSION), "Accept": "application/json"}
