@@ -5,6 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup_env.sh" test,onnx,app
 "$ROOT/scripts/install_xvfb.sh"
+"$ROOT/scripts/install_nginx.sh"
 VENV="${WAVESEG_VENV:-$ROOT/.venv}"
 cd "$ROOT"
 # A hard crash (abort, segfault) ends pytest without a summary; its thread stacks go to this file,
