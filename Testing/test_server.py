@@ -378,3 +378,26 @@ def test_serve_refuses_another_address_without_a_token_and_weak_tokens(tmp_path,
     assert "shorter than 16" in capsys.readouterr().err
     assert main(["serve", "--token-file", str(tmp_path / "missing.txt")]) == 2
     assert "cannot read the token file" in capsys.readouterr().err
+
+
+# -- adaptation as a server job ----------------------------------------------------------------------
+def test_adaptation_runs_as_a_server_job_and_its_profile_is_chosen_by_name(remote, server, profiles, sample_volume):
+    vs = remote.volume_session(sample_volume.array, spacing=sample_volume.spacing)
+    vs.box3d((25, 25, 5), (160, 195, 11))
+    with pytest.raises(Exception, match="profile name"):
+        remote.start_adaptation(vs, "../escape", steps=2)
+    cancelled = remote.start_adaptation(vs, "site-brain-cancelled", steps=2, time_budget_s=30)
+    remote.cancel_adaptation(cancelled)
+    assert remote.wait_adaptation(cancelled)["state"] == "cancelled"
+    job = remote.start_adaptation(vs, "site-brain", structure="brain", steps=2, time_budget_s=30)
+    messages = []
+    final = remote.wait_adaptation(job, progress=messages.append)
+    assert final["state"] == "done", messages
+    assert [m["event"] for m in messages][-1] == "done"
+    assert sorted(p.name for p in profiles.iterdir()) == ["site-brain.safetensors"]  # nothing from the cancelled run
+    listed = {p["name"]: p for p in remote.models()["profiles"]}
+    assert listed["site-brain"]["structure"] == "brain"
+    adapted = RemoteSegmenter(server.url, token=TOKEN, profile="site-brain").volume_session(sample_volume.array, spacing=sample_volume.spacing)
+    assert adapted.segment_slice(0, DEMO_SLICE, box=DEMO_BOX).any()
+    adapted.close()
+    vs.close()
