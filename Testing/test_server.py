@@ -401,3 +401,33 @@ def test_adaptation_runs_as_a_server_job_and_its_profile_is_chosen_by_name(remot
     assert adapted.segment_slice(0, DEMO_SLICE, box=DEMO_BOX).any()
     adapted.close()
     vs.close()
+
+
+# -- the command line with --server --------------------------------------------------------------------
+def test_cli_segment_and_segment3d_with_server_write_the_local_masks(server, pool, sample_volume, tmp_path, capsys):
+    from waveseg.cli import main
+    from waveseg.io import read_image
+    from waveseg.sample_data import SAMPLE_T1
+
+    token = tmp_path / "token.txt"
+    token.write_text(TOKEN + "\n")
+    remote_out, local_out = tmp_path / "remote.nii.gz", tmp_path / "local.nii.gz"
+    box3d = ["25", "25", "4", "160", "195", "12"]
+    assert main(["segment3d", str(SAMPLE_T1), "--box3d", *box3d, "--server", server.url, "--token-file", str(token), "-o", str(remote_out)]) == 0
+    assert main(["segment3d", str(SAMPLE_T1), "--box3d", *box3d, "--model", "wave-gms", "-o", str(local_out)]) == 0
+    remote_mask, local_mask = read_image(remote_out).array, read_image(local_out).array
+    assert remote_mask.any() and np.array_equal(remote_mask, local_mask)
+
+    slice_out = tmp_path / "slice.nii.gz"
+    assert main(["segment", str(SAMPLE_T1), "--slice", str(DEMO_SLICE), "--box", *map(str, DEMO_BOX), "--negative", "90", "108",
+                 "--server", server.url, "--token-file", str(token), "-o", str(slice_out)]) == 0
+    expected = pool.segmenter(None, None).volume_session(sample_volume.array[DEMO_SLICE][None], prefetch=False)
+    expected.segment_slice(0, 0, box=DEMO_BOX)
+    expected.click((90, 108, 0), positive=False, repropagate=False)
+    assert np.array_equal(read_image(slice_out).array[DEMO_SLICE], expected.mask[0])
+
+    token.write_text("wrong-token-0123456789abcdef\n")
+    capsys.readouterr()
+    assert main(["segment3d", str(SAMPLE_T1), "--box3d", *box3d, "--server", server.url, "--token-file", str(token), "-o", str(remote_out)]) == 2
+    err = capsys.readouterr().err
+    assert "waveseg: error: missing or wrong token" in err and "Traceback" not in err

@@ -7,6 +7,7 @@ with status 2; nothing is left half-written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,6 +43,14 @@ def _load_segmenter(model: str, device: str, profile: str | None = None):
 
     with _Timer(f"loading model {model!r}" + (f" with profile {profile!r}" if profile else "")):
         return Segmenter.from_pretrained(model, device=device, profile=profile)
+
+
+def _remote_segmenter(args: argparse.Namespace):
+    """A ``waveseg.remote.RemoteSegmenter`` for ``--server`` (token from --token-file, $WAVESEG_TOKEN or $WAVESEG_TOKEN_FILE)."""
+    from waveseg.remote import RemoteSegmenter
+
+    with _Timer(f"connecting to {args.server}"):
+        return RemoteSegmenter(args.server, model=args.model, profile=args.profile, token_file=args.token_file)
 
 
 def _slice_of(volume, index: int | None) -> np.ndarray:
@@ -89,8 +98,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
         raise WaveSegError("give a prompt: --box x0 y0 x1 y1 and/or --point x y / --negative x y")
     volume = read_image(args.image)
     image = _slice_of(volume, args.slice)
-    seg = _load_segmenter(args.model, args.device, args.profile)
     window = tuple(args.window) if args.window else None
+    if args.server:
+        mask = _segment_remote(args, image, window, points, labels)
+        _write_outputs(mask, volume, args.slice, Path(args.output), Path(args.overlay) if args.overlay else None,
+                       image, args.box, np.array(points) if points else None, labels, window)
+        return 0
+    seg = _load_segmenter(args.model, args.device, args.profile)
     session = seg.session(image, window=window, roi_zoom={"auto": "auto", "on": True, "off": False}[args.roi_zoom])
     with _Timer(f"encoding and segmenting a {image.shape[1]}x{image.shape[0]} slice"):
         mask = session.set_box(args.box) if args.box is not None else None
@@ -104,6 +118,23 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _segment_remote(args: argparse.Namespace, image: np.ndarray, window, points, labels) -> np.ndarray:
+    """The slice as a one-slice volume session on the server: the box, then each click on it
+    (the server's volume session answers, which does not zoom on small boxes as ``segment`` does locally)."""
+    if image.ndim != 2:
+        raise WaveSegError("--server segments grey-level slices; this image has colour channels")
+    session = _remote_segmenter(args).volume_session(image[None], window=window)
+    try:
+        with _Timer(f"segmenting a {image.shape[1]}x{image.shape[0]} slice on the server"):
+            if args.box is not None:
+                session.segment_slice(0, 0, box=args.box)
+            for (x, y), label in zip(points, labels):
+                session.click((x, y, 0), positive=bool(label), repropagate=False)
+        return session.mask[0].copy()
+    finally:
+        session.close()
+
+
 def cmd_segment3d(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -114,7 +145,7 @@ def cmd_segment3d(args: argparse.Namespace) -> int:
     volume = read_image(args.image)
     if not volume.is_volume:
         raise WaveSegError(f"{args.image} is a 2D image; use 'waveseg segment' for slices")
-    seg = _load_segmenter(args.model, args.device, args.profile)
+    seg = _remote_segmenter(args) if args.server else _load_segmenter(args.model, args.device, args.profile)
     session = seg.volume_session(volume.array, spacing=volume.spacing, window=tuple(args.window) if args.window else None)
     axis = {"axial": 0, "coronal": 1, "sagittal": 2}[args.axis]
     with tqdm(total=volume.array.shape[axis], desc="propagating", unit="slice", file=sys.stderr) as bar:
@@ -195,7 +226,8 @@ def cmd_app(args: argparse.Namespace) -> int:
         from waveseg.app.main_window import main as app_main
     except ImportError as exc:
         raise WaveSegError(f"the desktop app needs the [app] extra ({exc.name} is missing): pip install 'waveseg[app]'") from None
-    return app_main(args.image, model=args.model, device=args.device, profile=args.profile)
+    return app_main(args.image, model=args.model, device=args.device, profile=args.profile, server=args.server,
+                    token_file=args.token_file)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -237,7 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     def model_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", default="default", help="model name (default, litemedsam, wave-gms, hrmedseg-lite) or path")
         p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-        p.add_argument("--profile", help="adaptation profile to apply (see 'waveseg profiles list')")
+        p.add_argument("--profile", help="adaptation profile to apply (see 'waveseg profiles list'; with --server, one of the server's)")
+
+    def server_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--server", default=os.environ.get("WAVESEG_SERVER"),
+                       help="URL of a WaveSeg server (waveseg serve) to run the model on, e.g. https://seg.example.org:8765 "
+                            "(default $WAVESEG_SERVER); --model and --profile then name the server's")
+        p.add_argument("--token-file", help="file whose first line is the server's token (default $WAVESEG_TOKEN or $WAVESEG_TOKEN_FILE)")
 
     seg = sub.add_parser("segment", help="segment one slice from a box and/or clicks",
                          description="Segment one slice of IMAGE. Coordinates are pixels of that slice: "
@@ -253,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("-o", "--output", required=True, help="mask file: .nii.gz, .nrrd, .seg.nrrd (image geometry) or .png")
     seg.add_argument("--overlay", help="also write a PNG overlay of the slice, mask and prompts")
     model_options(seg)
+    server_options(seg)
     seg.set_defaults(func=cmd_segment)
 
     seg3d = sub.add_parser("segment3d", help="segment a structure through a volume from a 3D box and/or clicks",
@@ -267,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg3d.add_argument("--name", default="Segment_1", help="segment name in a .seg.nrrd output")
     seg3d.add_argument("-o", "--output", required=True, help=".nii.gz, .nrrd or .seg.nrrd on the image's grid")
     model_options(seg3d)
+    server_options(seg3d)
     seg3d.set_defaults(func=cmd_segment3d)
 
     ad = sub.add_parser("adapt", help="adapt the model to a structure from a few annotated slices (a named profile)",
@@ -297,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     app = sub.add_parser("app", help="open the desktop app (needs the [app] extra: Qt.py, PySide6, VTK)")
     app.add_argument("image", nargs="?", help="image to open (NIfTI, NRRD, MHA, DICOM series folder)")
     model_options(app)
+    server_options(app)
     app.set_defaults(func=cmd_app)
 
     demo = sub.add_parser("demo", help="segment the embedded sample (Colin27 brain MRI) and write a mask and an overlay")
