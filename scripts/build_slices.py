@@ -5,7 +5,11 @@ Every slice is normalised and resized exactly as ``Segmenter.set_image`` does (p
 percentiles, or the volume's CT window; longest side 256, zero pad) and stored as uint8, with one
 binary 256 x 256 mask per labelled structure present on it. Output: ``<cache>/slices/{train,test}.npz``
 with ``images`` (N, 256, 256) uint8, ``valid_hw`` (N, 2), ``source`` (N,) and, per structure
-instance, ``masks`` (M, 256, 256) bool, ``mask_slice`` (M,) index into images, ``mask_name`` (M,).
+instance, ``masks`` (M, 256, 256) bool, ``mask_slice`` (M,) index into images, ``mask_name`` (M,),
+``mask_modality`` (M,) (the entry's "modality" up to " ("), ``mask_source`` (M,) (the entry's
+"source", default its name) and ``mask_patient`` (M,) (the entry's "patient", default its name).
+A structure rule is ">0" (any label), a list of label ids, or "each" (every label id present on
+the slice is its own mask, named ``<structure>_<id>``: instance labels such as nuclei).
 
     .venv/bin/python scripts/build_slices.py [--split configs/data_split.json] [--out DIR]
 """
@@ -34,6 +38,18 @@ def _structure_mask(labels: np.ndarray, rule) -> np.ndarray:
     return labels > 0 if rule == ">0" else np.isin(labels, rule)
 
 
+def _structure_masks(labels: np.ndarray, name: str, rule) -> list[tuple[str, np.ndarray]]:
+    """(name, binary mask) of one structure rule on a (rows, cols) label plane."""
+    if rule == "each":
+        return [(f"{name}_{int(v)}", labels == v) for v in np.unique(labels) if v != 0]
+    return [(name, _structure_mask(labels, rule))]
+
+
+def modality_group(modality: str) -> str:
+    """The row a split entry's "modality" ("CT (chest, lung tumour)") is reported in: "CT"."""
+    return modality.split(" (")[0].strip() or "unknown"
+
+
 def _slices(volume: np.ndarray, axis: int, step: int):
     for k in range(0, volume.shape[axis], step):
         yield k, np.take(volume, k, axis=axis)
@@ -41,6 +57,7 @@ def _slices(volume: np.ndarray, axis: int, step: int):
 
 def build(entries: list[dict]) -> dict[str, np.ndarray]:
     images, valid, source, masks, mask_slice, mask_name = [], [], [], [], [], []
+    mask_modality, mask_source, mask_patient = [], [], []
     for entry in entries:
         image = load_array(entry["image"]).astype(np.float32)
         label_maps = [(load_array(spec["file"]), spec["structures"]) for spec in entry["labels"]]
@@ -61,20 +78,26 @@ def build(entries: list[dict]) -> dict[str, np.ndarray]:
                 source.append(f"{entry['name']}:axis{axis}:{k}")
                 for labels, structures in label_maps:
                     plane_labels = np.take(labels, k, axis=axis)
-                    for name, rule in structures.items():
-                        m = _structure_mask(plane_labels, rule).astype(np.float32)
-                        rh, rw = geometry.resized_hw
-                        resized = F.interpolate(torch.from_numpy(m)[None, None], size=(rh, rw), mode="nearest")[0, 0]
-                        framed_mask = np.zeros((256, 256), bool)
-                        framed_mask[:rh, :rw] = resized.numpy() > 0.5
-                        if framed_mask.sum() >= MIN_MASK_PIXELS:
-                            masks.append(framed_mask)
-                            mask_slice.append(index)
-                            mask_name.append(f"{entry['name']}:{name}")
+                    for structure, rule in structures.items():
+                        for name, mask in _structure_masks(plane_labels, structure, rule):
+                            rh, rw = geometry.resized_hw
+                            m = torch.from_numpy(mask.astype(np.float32))[None, None]
+                            resized = F.interpolate(m, size=(rh, rw), mode="nearest")[0, 0]
+                            framed_mask = np.zeros((256, 256), bool)
+                            framed_mask[:rh, :rw] = resized.numpy() > 0.5
+                            if framed_mask.sum() >= MIN_MASK_PIXELS:
+                                masks.append(framed_mask)
+                                mask_slice.append(index)
+                                mask_name.append(f"{entry['name']}:{name}")
+                                mask_modality.append(modality_group(entry.get("modality", "")))
+                                mask_source.append(entry.get("source", entry["name"]))
+                                mask_patient.append(entry.get("patient", entry["name"]))
         print(f"{entry['name']}: {len(images)} slices, {len(masks)} structure masks so far")
     return {"images": np.stack(images), "valid_hw": np.array(valid), "source": np.array(source),
             "masks": np.stack(masks) if masks else np.zeros((0, 256, 256), bool),
-            "mask_slice": np.array(mask_slice, dtype=np.int64), "mask_name": np.array(mask_name)}
+            "mask_slice": np.array(mask_slice, dtype=np.int64), "mask_name": np.array(mask_name),
+            "mask_modality": np.array(mask_modality), "mask_source": np.array(mask_source),
+            "mask_patient": np.array(mask_patient)}
 
 
 def main() -> None:

@@ -10,12 +10,18 @@ All models run in this one process on the same held-out slices and prompts:
   * the same box, clicks and box + 5 clicks through ``InteractiveSession`` with ROI zoom ("auto",
     the public API's default: a small box is answered from a re-encoded crop around it; since
     2026-11-30 ``Segmenter.predict`` zooms on a small box the same way, mask for mask);
-  * median encoder time and median per-click decoder time, and their ratios to LiteMedSAM.
-Slices are the model-frame slices of ``scripts/build_slices.py`` (test part). Writes a Markdown
-report and a Dice-versus-clicks plot.
+  * median encoder time and median per-click decoder time, and their ratios to LiteMedSAM;
+  * NSD (normalised surface Dice at a 2-pixel tolerance, MONAI's ``compute_surface_dice`` through
+    ``waveseg.metrics.surface_dice``) of the box, jittered box, 5-click and box + 5-click masks;
+  * with ``--by-modality``: the same numbers per modality and per (modality, source), with n and the
+    number of patients, and the gaps to the goals of issue #23 (``scripts/modality_report.py``).
+Slices are the model-frame slices of ``scripts/build_slices.py`` (test part); several ``--slices``
+files are evaluated as one set. Writes a Markdown report and a Dice-versus-clicks plot.
 
     .venv/bin/python scripts/evaluate.py --models litemedsam runs/wave-gms-small/wave-gms.json \
         [--limit 60] [--report reports/benchmark.md]
+    .venv/bin/python scripts/evaluate.py --models litemedsam default --by-modality --per-group 24 \
+        --slices ~/.cache/waveseg/slices_unseen_lesions/test.npz ~/.cache/waveseg/slices_unseen_packages/test.npz
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+import modality_report
 from scripts_common import VOLUMES
-from waveseg.metrics import dice, iou
+from waveseg.metrics import dice, iou, surface_dice
 from waveseg.predictor import Segmenter
 from waveseg.prompt_simulation import jittered_box, next_click, tight_box
 
@@ -92,12 +99,13 @@ def chosen_masks(data: dict, limit: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(limit, n)).astype(int))
 
 
-def evaluate(seg: Segmenter, data, limit: int, seed: int, label: str) -> dict:
+def evaluate(seg: Segmenter, data, limit: int, seed: int, label: str, chosen: np.ndarray | None = None) -> dict:
+    """Per-mask results of every protocol step; ``chosen`` (mask indices) overrides ``limit``."""
     rng = np.random.default_rng(seed)
     results = defaultdict(list)
     enc_times, click_times = [], []
     by_slice = defaultdict(list)
-    chosen = chosen_masks(data, limit)
+    chosen = chosen_masks(data, limit) if chosen is None else chosen
     for m in chosen:
         by_slice[int(data["mask_slice"][m])].append(int(m))
     bar = tqdm(total=len(chosen), desc=label, unit="mask")
@@ -112,19 +120,27 @@ def evaluate(seg: Segmenter, data, limit: int, seed: int, label: str) -> dict:
             fill = np.zeros_like(truth)
             fill[int(box[1]) : int(box[3]) + 1, int(box[0]) : int(box[2]) + 1] = True
             results["box_fill"].append(dice(fill, truth))
-            results["box"].append(dice(seg.predict_encoded(encoded, box=box).mask, truth))
-            results["box_jitter"].append(dice(seg.predict_encoded(encoded, box=jittered_box(truth, rng)).mask, truth))
+            box_mask = seg.predict_encoded(encoded, box=box).mask
+            jitter_mask = seg.predict_encoded(encoded, box=jittered_box(truth, rng)).mask
+            results["box"].append(dice(box_mask, truth))
+            results["box_jitter"].append(dice(jitter_mask, truth))
+            results["nsd_box"].append(surface_dice(box_mask, truth))
+            results["nsd_box_jitter"].append(surface_dice(jitter_mask, truth))
             results["box_roi"].append(dice(seg.session(image, roi_zoom="auto").set_box(box), truth))
             clicks = click_loop(seg, encoded, truth, None, MAX_CLICKS, click_times)
             results["curve"].append([dice(c, truth) for c in clicks])
             for threshold in (85, 90):
                 results[f"noc{threshold}"].append(clicks_to_reach(clicks, truth, threshold / 100))
-            results["box_5clicks"].append(dice(click_loop(seg, encoded, truth, box, 5, click_times)[-1], truth))
+            results["nsd_click5"].append(surface_dice(clicks[4], truth))
+            box_5clicks = click_loop(seg, encoded, truth, box, 5, click_times)[-1]
+            results["box_5clicks"].append(dice(box_5clicks, truth))
+            results["nsd_box_5clicks"].append(surface_dice(box_5clicks, truth))
             zoomed = zoom_click_loop(seg, image, truth, None, MAX_CLICKS)
             results["click5_roi"].append(dice(zoomed[4], truth))
             results["noc85_roi"].append(clicks_to_reach(zoomed, truth, 0.85))
             results["box_5clicks_roi"].append(dice(zoom_click_loop(seg, image, truth, box, 5)[-1], truth))
             results["structure"].append(str(data["mask_name"][m]))
+            results["mask_index"].append(m)
             bar.update(1)
     bar.close()
     results["enc_ms"] = 1000 * statistics.median(enc_times)
@@ -139,6 +155,8 @@ def summarize(r: dict) -> dict:
         "box_roi": np.mean(r["box_roi"]), "click1": curve[:, 0].mean(), "click3": curve[:, 2].mean(), "click5": curve[:, 4].mean(),
         "noc85": np.mean(r["noc85"]), "noc90": np.mean(r["noc90"]), "box_5clicks": np.mean(r["box_5clicks"]),
         "click5_roi": np.mean(r["click5_roi"]), "noc85_roi": np.mean(r["noc85_roi"]), "box_5clicks_roi": np.mean(r["box_5clicks_roi"]),
+        "nsd_box": np.mean(r["nsd_box"]), "nsd_box_jitter": np.mean(r["nsd_box_jitter"]),
+        "nsd_click5": np.mean(r["nsd_click5"]), "nsd_box_5clicks": np.mean(r["nsd_box_5clicks"]),
         "enc_ms": r["enc_ms"], "click_ms": r["click_ms"], "curve": curve.mean(axis=0),
         "by_structure": _by_structure(r, curve),
     }
@@ -158,14 +176,20 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["litemedsam"])
     parser.add_argument("--limit", type=int, default=10_000, help="at most this many structure masks (evenly spread)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--slices", default=str(DEFAULT_SLICES),
-                        help="test.npz of scripts/build_slices.py (default: the held-out part of configs/data_split.json)")
+    parser.add_argument("--slices", nargs="+", default=[str(DEFAULT_SLICES)],
+                        help="test.npz files of scripts/build_slices.py, evaluated as one set "
+                             "(default: the held-out part of configs/data_split.json)")
+    parser.add_argument("--by-modality", action="store_true",
+                        help="also report per modality and per (modality, source), with n and patients")
+    parser.add_argument("--per-group", type=int, default=None,
+                        help="with --by-modality: at most this many masks per (modality, source), evenly spread")
     parser.add_argument("--report", default=DEFAULT_REPORT)
     parser.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"],
                         help="where encoders and decoders run, the same for every model (Segmenter's runtime)")
     args = parser.parse_args()
-    data = dict(np.load(args.slices))
-    summaries = {}
+    data = modality_report.load_slices(args.slices)
+    chosen = modality_report.choose_per_group(data, args.per_group) if args.by_modality and args.per_group else None
+    summaries, per_mask = {}, {}
     for name in args.models:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -173,13 +197,16 @@ def main() -> None:
         label = seg.card.name if name != "litemedsam" else "litemedsam"
         if label in summaries:  # two versions of one model: tell them apart by their folder
             label = f"{label} ({Path(name).parent.name})"
-        summaries[label] = summarize(evaluate(seg, data, args.limit, args.seed, label))
+        per_mask[label] = evaluate(seg, data, args.limit, args.seed, label, chosen)
+        summaries[label] = summarize(per_mask[label])
     ref = summaries.get("litemedsam")
-    default_slices = Path(args.slices) == DEFAULT_SLICES
-    slices_shown = args.slices.replace(str(Path.home()), "~")
+    default_slices = [Path(p) for p in args.slices] == [DEFAULT_SLICES]
+    slices_shown = " ".join(args.slices).replace(str(Path.home()), "~")
+    by_modality = ' --by-modality' + (f' --per-group {args.per_group}' if args.per_group else '') if args.by_modality else ''
+    limit_shown = '' if chosen is not None else f' --limit {args.limit}'
     lines = [
         "# WaveSeg benchmark (held-out data)", "",
-        f"Command: `.venv/bin/python scripts/evaluate.py --models {' '.join(args.models)} --limit {args.limit} --runtime {args.runtime}"
+        f"Command: `.venv/bin/python scripts/evaluate.py --models {' '.join(args.models)}{limit_shown} --runtime {args.runtime}{by_modality}"
         f"{'' if args.report == DEFAULT_REPORT else ' --report ' + args.report}"
         f"{'' if default_slices else ' --slices ' + slices_shown}`", "",
         f"Runtime: {seg.runtime} (encoders and per-click decoder, the same for every model). Click pinning: "
@@ -205,12 +232,16 @@ def main() -> None:
         cells = [" / ".join(f"{v:.2f}" for v in s["by_structure"][name][1:4]) + f"; {s['by_structure'][name][4]:.1f}"
                  for s in summaries.values()]
         lines.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
+    grouped = modality_report.group_summaries(per_mask, data, summarize) if args.by_modality else None
+    if grouped:
+        lines += modality_report.tables(grouped)
     report = Path(args.report)
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text("\n".join(lines) + "\n")
     summary = {label: {k: (v.tolist() if isinstance(v, np.ndarray) else v if isinstance(v, dict) else float(v))
                        for k, v in s.items()} for label, s in summaries.items()}
-    report.with_suffix(".json").write_text(json.dumps({"command": lines[2], "models": summary}, indent=1))
+    extra = {"by_modality": modality_report.to_json(grouped)} if grouped else {}
+    report.with_suffix(".json").write_text(json.dumps({"command": lines[2], "models": summary, **extra}, indent=1))
     print("\n".join(lines))
     try:
         import matplotlib
