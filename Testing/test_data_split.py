@@ -70,3 +70,23 @@ def test_the_unseen_lesion_set_is_evaluation_only_and_never_trained_on():
     for path in SPLITS:
         for entry in json.loads(path.read_text())["train"] + json.loads(path.read_text())["test"]:
             assert entry["image"] not in unseen_files, (path.name, entry["image"])
+
+
+def test_every_never_seen_set_is_evaluation_only_and_in_no_split():
+    """configs/eval_unseen_*.json (pyradiomics lesions, the package samples of the data census) are
+    never trained on: no split names any of their images or label files, in any part."""
+    sets = sorted(CONFIGS.glob("eval_unseen_*.json"))
+    assert {p.name for p in sets} >= {"eval_unseen_lesions.json", "eval_unseen_packages.json"}
+    modalities = set()
+    for path in sets:
+        config = json.loads(path.read_text())
+        assert config["train"] == [], path.name
+        files = {entry["image"] for entry in config["test"]}
+        files |= {spec["file"] for entry in config["test"] for spec in entry["labels"]}
+        modalities |= {entry["modality"].split(" (")[0] for entry in config["test"]}
+        for split in SPLITS:
+            parts = json.loads(split.read_text())
+            used = {e["image"] for e in parts["train"] + parts["test"]}
+            used |= {s["file"] for e in parts["train"] + parts["test"] for s in e["labels"]}
+            assert not used & files, (split.name, path.name, used & files)
+    assert modalities >= {"CT", "MR", "Microscopy"}
