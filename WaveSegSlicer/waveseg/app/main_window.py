@@ -32,13 +32,15 @@ SAVE_FILTER = "3D Slicer segmentation (*.seg.nrrd);;NIfTI label map (*.nii.gz);;
 
 class MainWindow(QtWidgets.QMainWindow):
     """Arguments: ``load_segmenter(profile)`` returns a ``waveseg.Segmenter`` (profile None or a
-    name); ``with_3d`` adds the VTK surface view (it needs a display); ``prefetch`` lets sessions
-    encode neighbouring slices in the background."""
+    name) or, with ``server`` (its URL), a ``waveseg.remote.RemoteSegmenter``; ``with_3d`` adds
+    the VTK surface view (it needs a display); ``prefetch`` lets sessions encode neighbouring
+    slices in the background."""
 
     def __init__(self, load_segmenter: Callable[[str | None], object], with_3d: bool = True, prefetch: bool = True,
-                 model_name: str = "default", profile: str | None = None) -> None:
+                 model_name: str = "default", profile: str | None = None, server: str | None = None) -> None:
         super().__init__()
-        self.setWindowTitle("WaveSeg")
+        self.server = server
+        self.setWindowTitle("WaveSeg" + (f" - server {server}" if server else ""))
         self.load_segmenter = load_segmenter
         self.segmenter = None
         self.profile = profile
@@ -72,6 +74,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.adaptation = AdaptationDock(self.training_data, model_name, self)
         self.adaptation.profileChosen.connect(self.switch_profile)
         self.addDockWidget(QtCore.Qt.RightDockWidgetArea, self.adaptation)
+        if server:  # the dock adapts a local model; a server's profiles are chosen with --profile
+            self.adaptation.setEnabled(False)
+            self.adaptation.setToolTip(f"Adaptation runs on the server ({server}) in remote mode; start the app with "
+                                       "--profile NAME to use one of its profiles")
         self._build_actions()
         self.latency = QtWidgets.QLabel("", objectName="latencyLabel")
         self.statusBar().addPermanentWidget(self.latency)
@@ -151,7 +157,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.surface is not None:
             self.surface.reset_camera()
         self.new_segment()
-        self.setWindowTitle(f"WaveSeg - {os.path.basename(str(path))}")
+        self.setWindowTitle(f"WaveSeg - {os.path.basename(str(path))}" + (f" - server {self.server}" if self.server else ""))
 
     def open_sample(self) -> None:
         from waveseg.sample_data import SAMPLE_T1
@@ -329,14 +335,24 @@ class MainWindow(QtWidgets.QMainWindow):
         super().closeEvent(event)
 
 
-def main(image: str | None = None, model: str = "default", device: str = "cpu", profile: str | None = None) -> int:
-    """Start the app (``waveseg app``); returns the Qt exit code."""
+def main(image: str | None = None, model: str = "default", device: str = "cpu", profile: str | None = None,
+         server: str | None = None, token_file: str | None = None) -> int:
+    """Start the app (``waveseg app``; ``--server URL`` runs the model on a WaveSeg server); returns the Qt exit code."""
     import sys
 
-    from waveseg.predictor import Segmenter
+    if server:
+        from waveseg.remote import RemoteSegmenter
+
+        def load(name):
+            return RemoteSegmenter(server, model=model, profile=name, token_file=token_file)
+    else:
+        def load(name):
+            from waveseg.predictor import Segmenter
+
+            return Segmenter.from_pretrained(model, device=device, profile=name)
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
-    window = MainWindow(lambda name: Segmenter.from_pretrained(model, device=device, profile=name), model_name=model, profile=profile)
+    window = MainWindow(load, model_name=model, profile=profile, server=server)
     window.show()
     if image:
         window.open_image(image)
