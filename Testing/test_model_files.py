@@ -124,3 +124,22 @@ def test_the_fp16_litemedsam_copy_is_reproducible_close_and_checked(tmp_path, mo
     copy.write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match="corrupt or was modified"):
         load_litemedsam_state()
+
+
+def test_default_card_lists_its_never_seen_sets_apart_from_its_training_data():
+    """The card names the data sets it was never trained on (issue #23), each with licence, labels
+    and the config it is evaluated with, and none of them is among its training data (one package
+    may hold both: mricron-data's Colin27 is trained on, its inia19 macaque never)."""
+    import dataclasses
+    from pathlib import Path
+
+    _, card = load_model("default")
+    root = Path(__file__).resolve().parent.parent
+    assert len(card.never_seen) >= 5
+    trained_on = {entry["name"] for entry in card.training_data}
+    for entry in card.never_seen:
+        assert {"name", "source", "modality", "labels", "licence", "config"} <= set(entry), entry
+        assert entry["name"] not in trained_on
+        assert (root / entry["config"].split(" ")[0]).exists(), entry["config"]
+    # the round trip keeps them (a card written by publish_model.py)
+    assert ModelCard(**dataclasses.asdict(card)).never_seen == card.never_seen

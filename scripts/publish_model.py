@@ -23,6 +23,14 @@ from waveseg.atomic import atomic_path, write_bytes_atomic
 from waveseg.model_files import ModelCard, models_dir, sha256_of
 
 
+def by_modality_rows(grouped: dict, label: str) -> dict:
+    """{modality: {"n", "patients", label: row, "litemedsam_same_run": row}} of an evaluate.py
+    --by-modality JSON, for the card."""
+    return {name: {"n": row["n"], "patients": row["patients"], label: row["models"][label],
+                   "litemedsam_same_run": row["models"].get("litemedsam")}
+            for name, row in [*grouped["modality"].items(), ("all", grouped["all"])]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("card")
@@ -50,7 +58,12 @@ def main() -> None:
             raise SystemExit(f"--extra {extra!r}: expected NAME=JSON with a row {label!r}")
         card.metrics[name] = {"command": other["command"], label: other["models"][label],
                               "litemedsam_same_run": other["models"].get("litemedsam")}
+        if "by_modality" in other:  # evaluate.py --by-modality: this model's and LiteMedSAM's row per modality
+            card.metrics[name]["by_modality"] = by_modality_rows(other["by_modality"], label)
     target = models_dir()
+    shipped = target / f"{card.name}.json"
+    if not card.never_seen and shipped.exists():  # a run's card does not know the never-seen sets
+        card.never_seen = ModelCard.from_json(shipped).never_seen
     with atomic_path(target / card.weights) as tmp:
         shutil.copyfile(weights, tmp)
     write_bytes_atomic(target / f"{card.name}.json", json.dumps(dataclasses.asdict(card), indent=2).encode())

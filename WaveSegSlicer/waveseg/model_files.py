@@ -53,6 +53,8 @@ class ModelCard:
     dtype: str = "float32"
     intensity: str = INTENSITY_DOC
     training_data: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    # data sets kept out of training and reported on as never seen (configs/eval_unseen_*.json)
+    never_seen: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     licence: str = "Apache-2.0"
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
     created: str = dataclasses.field(default_factory=lambda: _dt.date.today().isoformat())
