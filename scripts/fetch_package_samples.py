@@ -18,6 +18,8 @@ of label names) under ``<cache>/volumes/`` atomically (``waveseg.atomic``):
     fluorescence microscopy image of nuclei with its instance labels from the 2018 Data Science
     Bowl (Caicedo et al., Nat. Methods 2019; annotated by people).
 All are kept out of training (never-seen, ``configs/eval_unseen_packages.json``).
+  * ``pydicom_data``: pydicom-data 1.0.0 wheel (MIT): 13 unlabelled images (CT, MR, ultrasound,
+    computed radiography, nuclear medicine) under ``<cache>/volumes/unlabelled/``, for distillation.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-
 from waveseg.atomic import atomic_path
 
 TOTALSEG = ("TotalSegmentator==2.18.0", "totalsegmentator-2.18.0.tar.gz",
@@ -226,5 +227,66 @@ def fetch_stardist(cache: Path, volumes: Path) -> list[str]:
     return stems
 
 
+PYDICOM_DATA = ("pydicom-data==1.0.0", "pydicom_data-1.0.0-py3-none-any.whl",
+                "622ac97265f1d91f76b5120b5bd6eb0f57737c392ef863b72c71779c91e33637")
+# one uncompressed (or losslessly compressed) file per distinct image; the package holds each also
+# in other transfer syntaxes. bad_sequence.dcm is left out: its JPEG Lossless pixels need a decoder
+# plugin this environment lacks.
+PYDICOM_DATA_FILES = ("693_UNCR", "explicit_VR-UN", "eCT_Supplemental", "MR2_UNCR", "emri_small",
+                      "MR-SIEMENS-DICOM-WithOverlays", "OBXXXX1A", "US1_UNCR", "gdcm-US-ALOKA-16", "color-px",
+                      "RG1_UNCR", "RG3_UNCR", "JPEG2000_UNC")
+
+
+def _display_pixels(ds) -> np.ndarray:
+    """(frames, rows, cols) float32 as a reader sees them: modality LUT (CT HU), palette and RGB to
+    luminance (ITU-R BT.601 weights), MONOCHROME1 inverted so that bright is bright."""
+    from pydicom.pixels import apply_color_lut, apply_rescale
+
+    pixels = ds.pixel_array
+    photometric = ds.PhotometricInterpretation
+    if photometric == "PALETTE COLOR":
+        pixels, photometric = apply_color_lut(pixels, ds), "RGB"
+    if photometric == "RGB":
+        pixels = pixels[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    else:
+        pixels = apply_rescale(pixels, ds).astype(np.float32)
+        if photometric == "MONOCHROME1":
+            pixels = pixels.max() - pixels
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    return pixels.reshape(frames, *pixels.shape[-2:]) if frames > 1 else pixels[None]
+
+
+def fetch_pydicom_data(cache: Path, volumes: Path) -> list[str]:
+    """Unlabelled CT, MR, ultrasound, X-ray (CR) and NM images for distillation and teacher
+    pseudo-labels: ``<volumes>/unlabelled/pydicom_data_<file>.nii.gz`` (frames, rows, cols) and a
+    ``pydicom_data.json`` manifest (file -> modality, shape, pixel spacing)."""
+    import pydicom
+
+    folder = volumes / "unlabelled"
+    manifest_path = folder / "pydicom_data.json"
+    if manifest_path.exists():
+        print(f"pydicom-data images already in {folder}")
+        return list(json.loads(manifest_path.read_text()))
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = pinned_archive(cache, PYDICOM_DATA)
+    manifest = {}
+    with zipfile.ZipFile(wheel) as archive:
+        for name in PYDICOM_DATA_FILES:
+            ds = pydicom.dcmread(archive.open(f"data_store/data/{name}.dcm"))
+            pixels = _display_pixels(ds)
+            spacing = [float(v) for v in ds.get("PixelSpacing", ds.get("ImagerPixelSpacing", []))]
+            spacing = spacing if len(spacing) == 2 and min(spacing) > 0 else None  # some files store 0 or none
+            image = sitk.GetImageFromArray(pixels)
+            image.SetSpacing((spacing[1], spacing[0], 1.0) if spacing else (1.0, 1.0, 1.0))
+            stem = f"pydicom_data_{name.replace('-', '_')}"
+            _write(image, folder / f"{stem}.nii.gz")
+            manifest[stem] = {"file": f"{name}.dcm", "modality": str(ds.Modality), "shape": list(pixels.shape),
+                              "pixel_spacing_mm": spacing, "body_part": str(ds.get("BodyPartExamined", "") or "")}
+    with atomic_path(manifest_path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1))
+    print(f"{len(manifest)} pydicom-data images (unlabelled) in {folder}")
+    return list(manifest)
+
+
 SOURCES = {"totalseg": fetch_totalseg, "slicerio": fetch_slicerio, "dicompyler": fetch_dicompyler,
-           "stardist": fetch_stardist}
+           "stardist": fetch_stardist, "pydicom_data": fetch_pydicom_data}
