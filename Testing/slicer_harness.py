@@ -123,6 +123,33 @@ class QComboBox(QWidget):
             self.setCurrentIndex(self.findText(text))
 
 
+class QLineEdit(QWidget):
+    def __init__(self, text: str = "") -> None:
+        super().__init__()
+        self.text, self.placeholderText = text, ""
+
+    def type(self, text: str) -> None:
+        """What a user's typing then leaving the field does."""
+        if self.enabled:
+            self.text = text
+            self.emit("editingFinished()")
+
+
+class QSettings:
+    """``qt.QSettings()``: Slicer's user settings file (one dict per test, reset by ``install``)."""
+
+    store: dict = {}
+
+    def value(self, key: str, default=None):
+        return self.store.get(key, default)
+
+    def setValue(self, key: str, value) -> None:
+        self.store[key] = value
+
+    def contains(self, key: str) -> bool:
+        return key in self.store
+
+
 class QHBoxLayout(QObject):
     def addWidget(self, widget) -> None:
         pass
@@ -190,7 +217,7 @@ class QVector3D:
 
 def qt_module() -> types.ModuleType:
     qt = types.ModuleType("qt")
-    for cls in (QObject, QWidget, QLabel, QPushButton, QCheckBox, QComboBox, QHBoxLayout, QTimer, QPoint, QVector3D):
+    for cls in (QObject, QWidget, QLabel, QPushButton, QCheckBox, QComboBox, QLineEdit, QSettings, QHBoxLayout, QTimer, QPoint, QVector3D):
         setattr(qt, cls.__name__, cls)
     qt.QIcon = lambda *args: object()
     qt.Qt = types.SimpleNamespace(WaitCursor=3)
@@ -405,6 +432,7 @@ def install(monkeypatch, scene) -> Application:
     monkeypatch.setattr(slicer.util, "createProgressDialog", createProgressDialog)
     monkeypatch.setattr(QTimer, "running", [])
     monkeypatch.setattr(QTimer, "single_shots", [])
+    monkeypatch.setattr(QSettings, "store", {})
     monkeypatch.setattr(sys.modules[__name__], "REGISTERED_EFFECTS", [])
     monkeypatch.syspath_prepend(str(MODULE_DIR))  # the qt-scripted-modules folder is on sys.path in Slicer
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

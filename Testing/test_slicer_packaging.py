@@ -34,7 +34,7 @@ def cmake_listed_files() -> set[str]:
     return listed
 
 
-NOT_SHIPPED = ("waveseg/app/",)  # the desktop app (Qt.py + VTK) is not part of the Slicer extension
+NOT_SHIPPED = ("waveseg/app/", "waveseg/server/")  # the desktop app (Qt.py + VTK) and the site server (FastAPI) are not part of the Slicer extension
 
 
 def shipped_files() -> set[str]:

@@ -134,8 +134,37 @@ class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.importProfileButton.connect("clicked(bool)", self.onImportProfile)
         self.ui.deleteProfileButton.connect("clicked(bool)", self.onDeleteProfile)
         self.ui.cancelAdaptButton.enabled = False
+        self._setupServerSection()
         self.initializeParameterNode()
         self.refreshModelsAndProfiles()
+
+    def _setupServerSection(self) -> None:
+        """Remote mode (docs/server.md): the server URL and token file, the same user settings as the
+        effect's panel. Built in code like Slicer's own scripted modules do (v5.10.0
+        Modules/Scripted/CropVolumeSequence/CropVolumeSequence.py:54-59: ctkCollapsibleButton + QFormLayout)."""
+        import ctk
+
+        section = ctk.ctkCollapsibleButton()
+        section.text = _("Remote server")
+        url, tokenFile = self.logic.serverSettings()
+        section.collapsed = not url
+        self.layout.addWidget(section)
+        form = qt.QFormLayout(section)
+        self.serverLineEdit = qt.QLineEdit(url)
+        self.serverLineEdit.placeholderText = _("local (this computer)")
+        self.serverLineEdit.toolTip = _("URL of a WaveSeg server (waveseg serve); empty: the model runs here")
+        self.tokenFileLineEdit = qt.QLineEdit(tokenFile)
+        self.tokenFileLineEdit.toolTip = _("File whose first line is your token for the server (never stored in the scene)")
+        form.addRow(_("Server:"), self.serverLineEdit)
+        form.addRow(_("Token file:"), self.tokenFileLineEdit)
+        for edit in (self.serverLineEdit, self.tokenFileLineEdit):
+            edit.connect("editingFinished()", self.onServerChanged)
+
+    def onServerChanged(self) -> None:
+        url, tokenFile = self.serverLineEdit.text.strip(), self.tokenFileLineEdit.text.strip()
+        if (url, tokenFile) != tuple(self.logic.serverSettings()):
+            self.logic.setServerSettings(url, tokenFile)
+            self.refreshModelsAndProfiles()
 
     def cleanup(self) -> None:
         from WaveSegSlicerLib.executor import shutdown_shared
@@ -323,29 +352,70 @@ class WaveSegSlicerLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return WaveSegSlicerParameterNode(super().getParameterNode())
 
+    def serverSettings(self) -> tuple:
+        """(server URL or "", token file or "") from Slicer's user settings (remote mode when a URL is set;
+        ``WaveSegSlicerLib.remote_settings`` says why not the parameter node). Main thread only."""
+        from WaveSegSlicerLib import remote_settings
+
+        return remote_settings.read(qt.QSettings())
+
+    def setServerSettings(self, url: str, tokenFile: str = "") -> None:
+        from WaveSegSlicerLib import remote_settings
+
+        remote_settings.write(qt.QSettings(), url, tokenFile)
+        self.forgetSegmenters()
+
     def ensureDependencies(self) -> bool:
+        """True when WaveSeg can run: in remote mode always (the client needs numpy only), else after the installer."""
+        if self.serverSettings()[0]:
+            return True
         from WaveSegSlicerLib.dependencies import ensure_dependencies
 
         return ensure_dependencies()
 
     def modelNames(self) -> list:
+        url, tokenFile = self.serverSettings()
+        if url:
+            from WaveSegSlicerLib import remote_settings
+            from waveseg.errors import WaveSegError
+
+            try:
+                return remote_settings.model_names(url, tokenFile)
+            except WaveSegError as exc:
+                logging.warning("WaveSeg server %s: %s", url, exc)
+                return ["default"]
         from WaveSegSlicerLib.model_catalog import model_names
 
         return model_names()
 
     def profiles(self) -> list:
+        url, tokenFile = self.serverSettings()
+        if url:
+            from WaveSegSlicerLib import remote_settings
+            from waveseg.errors import WaveSegError
+
+            try:
+                return remote_settings.profiles(url, tokenFile)
+            except WaveSegError:
+                return []
         from WaveSegSlicerLib.model_catalog import profiles
 
         return profiles()
 
     def settings(self) -> tuple:
-        """(model, profile or None, device) from the parameter node; read on the main thread."""
+        """(model, profile or None, device, server) from the parameter node and the user settings;
+        server is (URL, token file) in remote mode, else None. Read on the main thread."""
         p = self.getParameterNode()
-        return p.model, p.profile or None, p.device
+        url, tokenFile = self.serverSettings()
+        return p.model, p.profile or None, p.device, ((url, tokenFile) if url else None)
 
-    def segmenter(self, model: str = "default", profile: str = None, device: str = "cpu"):
-        """The ``waveseg.Segmenter`` for these settings, loaded once and shared with the effect
-        (safe on the worker thread)."""
+    def segmenter(self, model: str = "default", profile: str = None, device: str = "cpu", server: tuple = None):
+        """The ``waveseg.Segmenter`` for these settings, or with ``server`` = (URL, token file) a
+        ``waveseg.remote.RemoteSegmenter``; loaded once and shared with the effect (safe on the worker thread)."""
+        if server:
+            from WaveSegSlicerLib.remote_settings import REMOTE_SEGMENTERS
+
+            return REMOTE_SEGMENTERS.get(server[0], server[1], model, profile)
         from WaveSegSlicerLib.model_catalog import SEGMENTERS
 
         return SEGMENTERS.get(model, profile, device)
@@ -353,8 +423,10 @@ class WaveSegSlicerLogic(ScriptedLoadableModuleLogic):
     def forgetSegmenters(self) -> None:
         """Drop the loaded model, e.g. after a profile was re-adapted, imported or deleted under the same name."""
         from WaveSegSlicerLib.model_catalog import SEGMENTERS
+        from WaveSegSlicerLib.remote_settings import REMOTE_SEGMENTERS
 
         SEGMENTERS.forget()
+        REMOTE_SEGMENTERS.forget()
 
     def startAdaptation(self, volumeNode, segmentationNode, segmentId: str, profileName: str, model: str = "default",
                         method: str = "galore", timeBudget: float = 60.0):

@@ -89,6 +89,17 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.profileComboBox.toolTip = "Adaptation profile applied to the model (made in the WaveSeg module)"
         self.profileComboBox.connect("currentIndexChanged(int)", self.onProfileChosen)
         self.scriptedEffect.addLabeledOptionsWidget("Profile:", self.profileComboBox)
+        # remote mode: the model runs on a WaveSeg server (docs/server.md); no torch needed here
+        self.serverLineEdit = qt.QLineEdit()
+        self.serverLineEdit.placeholderText = "local (this computer)"
+        self.serverLineEdit.toolTip = "URL of a WaveSeg server (waveseg serve), e.g. https://seg.example.org:8765; empty: run the model here"
+        self.serverLineEdit.connect("editingFinished()", self.onServerChanged)
+        self.scriptedEffect.addLabeledOptionsWidget("Server:", self.serverLineEdit)
+        self.tokenFileLineEdit = qt.QLineEdit()
+        self.tokenFileLineEdit.placeholderText = "file holding the server's token"
+        self.tokenFileLineEdit.toolTip = "Path of a file whose first line is your token for the server (the token is never stored in the scene)"
+        self.tokenFileLineEdit.connect("editingFinished()", self.onServerChanged)
+        self.scriptedEffect.addLabeledOptionsWidget("Token file:", self.tokenFileLineEdit)
         buttons = qt.QHBoxLayout()
         self.applyButton = self._button("Apply", "Write the preview into the segment you started on (Enter)", self.onApply, buttons)
         self.cancelButton = self._button("Cancel", "Discard the preview and the prompts; stops a propagation (C)", self.onCancel, buttons)
@@ -131,7 +142,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.propagateButton.enabled = has and not busy and self.logic.last_slice is not None
         self.undoButton.enabled = has and not busy and self.logic.session.can_undo
         self.redoButton.enabled = has and not busy and self.logic.session.can_redo
-        for combo in (self.modelComboBox, self.profileComboBox):
+        for combo in (self.modelComboBox, self.profileComboBox, self.serverLineEdit, self.tokenFileLineEdit):
             combo.enabled = not has  # the session's embeddings belong to one model: Apply or Cancel first
 
     def onEditorNodeModified(self, caller=None, event=None):
@@ -148,7 +159,9 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
     def syncModelChoice(self):
         """Fill the model and profile lists and show what the module's parameter node holds."""
         logic = self.moduleLogic()
-        model, profile, _device = logic.settings()
+        model, profile = logic.settings()[:2]
+        if hasattr(logic, "serverSettings"):
+            self.serverLineEdit.text, self.tokenFileLineEdit.text = logic.serverSettings()
         profiles = [p["name"] for p in logic.profiles()]
         for combo, items, current in ((self.modelComboBox, logic.modelNames(), model), (self.profileComboBox, ["", *profiles], profile or "")):
             combo.blockSignals(True)
@@ -157,6 +170,16 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
                 combo.addItem(item or "(none)", item)
             combo.setCurrentIndex(max(combo.findData(current), 0))
             combo.blockSignals(False)
+
+    def onServerChanged(self):
+        """Store the server URL and token file in Slicer's user settings and list that server's models."""
+        url, tokenFile = self.serverLineEdit.text.strip(), self.tokenFileLineEdit.text.strip()
+        logic = self.moduleLogic()
+        if (url, tokenFile) == tuple(logic.serverSettings()):
+            return
+        logic.setServerSettings(url, tokenFile)
+        self.syncModelChoice()
+        self.statusLabel.text = f"Model runs on the server {url}." if url else "Model runs on this computer."
 
     def onModelChosen(self, index):
         if index >= 0:

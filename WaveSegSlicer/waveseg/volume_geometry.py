@@ -19,11 +19,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 AXIS_NAMES = ("axial", "coronal", "sagittal")
 ANISOTROPY_TOLERANCE = 1.1  # resample when row and column pixel sizes differ by more than 10 %
+
+
+def _torch():
+    """torch, imported on first resampling: the slice and voxel helpers of this module serve Slicer's remote
+    mode too (``WaveSegSlicerLib.volume_logic``), where torch may not be installed."""
+    import torch
+    import torch.nn.functional as F
+
+    return torch, F
 
 
 def take_slice(volume: np.ndarray, axis: int, index: int) -> np.ndarray:
@@ -80,18 +87,21 @@ class SlicePixels:
     def image_to_square(self, image: np.ndarray) -> np.ndarray:
         if not self.resampled:
             return image
+        torch, F = _torch()
         t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
         return F.interpolate(t, size=self.square_hw, mode="bilinear", align_corners=False)[0, 0].numpy()
 
     def mask_to_native(self, mask: np.ndarray) -> np.ndarray:
         if not self.resampled:
             return mask
+        torch, F = _torch()
         t = torch.from_numpy(mask.astype(np.float32))[None, None]
         return F.interpolate(t, size=self.native_hw, mode="bilinear", align_corners=False)[0, 0].numpy() > 0.5
 
     def mask_to_square(self, mask: np.ndarray) -> np.ndarray:
         if not self.resampled:
             return mask
+        torch, F = _torch()
         t = torch.from_numpy(mask.astype(np.float32))[None, None]
         return F.interpolate(t, size=self.square_hw, mode="bilinear", align_corners=False)[0, 0].numpy() > 0.5
 

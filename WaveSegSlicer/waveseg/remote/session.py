@@ -53,7 +53,7 @@ class RemoteVolumeSession:
             raise RemoteError(f"a volume session needs a (Z, Y, X) volume; got shape {self.volume.shape}")
         self.spacing = tuple(float(s) for s in spacing)
         self.window = None if window is None else (float(window[0]), float(window[1]))
-        self.mask = np.zeros(self.volume.shape, bool)
+        self._mask = np.zeros(self.volume.shape, bool)
         self.locked: set[tuple[int, int]] = set()
         self.can_undo = self.can_redo = False
         self.revision = 0
@@ -66,6 +66,22 @@ class RemoteVolumeSession:
             self.refresh()
         else:
             self._create(initial_mask)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """(Z, Y, X) bool: this client's copy of the server's mask (change it through the actions)."""
+        return self._mask
+
+    @mask.setter
+    def mask(self, value: np.ndarray) -> None:
+        """Start from an existing mask, as ``VolumeSession.mask = ...`` before any action does
+        (``WaveSegSlicerLib.volume_logic`` sets the segment being edited so); sent to the server."""
+        value = np.asarray(value, bool)
+        if value.shape != self._mask.shape:
+            raise RemoteError(f"the mask has shape {value.shape}; the volume is {self._mask.shape}")
+        if self.can_undo or self.can_redo:
+            raise RemoteError("a remote session's mask can be replaced only before its first action")
+        self._call(lambda: self._restore(value, set(self.locked)) or {})
 
     # -- the server side -------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
@@ -93,8 +109,9 @@ class RemoteVolumeSession:
         reply = self.transport.request("PUT", f"/v1/sessions/{self.id}/mask", body=payload,
                                        headers={**self._headers(), "X-WaveSeg-Array": json.dumps(header),
                                                 "X-WaveSeg-Locked": json.dumps(sorted([a, i] for a, i in locked))})
-        self.mask[...] = mask
+        self._mask[...] = mask
         self._apply_state(reply)
+        return reply
 
     def _recreate(self, why: str) -> None:
         mask, locked = self.mask.copy(), set(self.locked)
@@ -122,7 +139,7 @@ class RemoteVolumeSession:
             slices = mask_from_json(reply["slices"], 3, self.mask.size)
             if slices.shape != (len(changed), *self.mask.shape[1:]):
                 raise RemoteError(f"the server sent slices of shape {slices.shape} for {len(changed)} changed slices")
-            self.mask[np.asarray(changed)] = slices
+            self._mask[np.asarray(changed)] = slices
         self._apply_state(reply)
         return reply
 
@@ -173,9 +190,9 @@ class RemoteVolumeSession:
         """Replace the local mask and state by the server's (after another client's changes)."""
         reply = self.transport.request("GET", f"/v1/sessions/{self.id}/mask", headers=self._headers())
         mask = mask_from_json(reply["mask"], 3, self.mask.size)
-        if self.mask.shape != mask.shape:
-            self.mask = np.zeros(mask.shape, bool)
-        self.mask[...] = mask
+        if self._mask.shape != mask.shape:
+            raise RemoteError(f"session {self.id} holds a volume of shape {mask.shape}; this client's is {self._mask.shape}")
+        self._mask[...] = mask
         self._apply_state(reply)
 
     # -- VolumeSession's actions -----------------------------------------------------------
