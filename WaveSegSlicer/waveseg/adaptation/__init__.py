@@ -1,4 +1,4 @@
 """On-site few-shot adaptation with GaLore, and named profiles of adapted weights."""
 
 # Kept here, free of torch, so the command line, the worker and the app can list them cheaply.
-METHODS = ("galore", "adamw", "decoder", "lora")
+METHODS = ("decoder", "galore", "adamw", "lora")  # the default first

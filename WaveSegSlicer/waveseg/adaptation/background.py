@@ -50,7 +50,7 @@ class AdaptationProcess:
     """
 
     def __init__(self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray], name: str, model: str = "default",
-                 structure: str = "structure", method: str = "galore", time_budget_s: float = 60.0, steps: int = 120,
+                 structure: str = "structure", method: str = "decoder", time_budget_s: float = 30.0, steps: int = 400,
                  window: tuple[float, float] | None = None, python: str | None = None, env: dict | None = None) -> None:
         handle, self.data_path = tempfile.mkstemp(prefix="waveseg-adapt-", suffix=".npz")
         os.close(handle)

@@ -5,7 +5,7 @@
 
 ``slices.npz`` holds ``images`` (k, H, W) and ``masks`` (k, H, W). Every line on stdout is one JSON
 object: {"event": "progress", "step", "loss", "val_dice"?, "seconds"}, then {"event": "done",
-"profile", "val_dice_before", "val_dice_after", ...} or {"event": "error", "message"}. SIGTERM
+"profile" (null when the gate kept the base model), "kept", "message", "val_dice_before", ...} or {"event": "error", "message"}. SIGTERM
 or closing the process cancels; no profile file is written unless the run finished.
 """
 
@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True)
     parser.add_argument("--name", required=True, help="profile name")
     parser.add_argument("--structure", default="structure")
-    parser.add_argument("--method", default="galore", choices=METHODS)
-    parser.add_argument("--steps", type=int, default=120)
-    parser.add_argument("--time-budget", type=float, default=60.0)
+    parser.add_argument("--method", default="decoder", choices=METHODS)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--time-budget", type=float, default=30.0)
     parser.add_argument("--window", type=float, nargs=2)
     args = parser.parse_args(argv)
     try:
@@ -50,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         result = adapt(seg, images, masks, structure=args.structure, method=args.method, steps=args.steps,
                        time_budget_s=args.time_budget, window=tuple(args.window) if args.window else None,
                        progress=lambda record: _emit({"event": "progress", **record}))
-        path = save_profile(args.name, result.delta, result.metadata)
-        _emit({"event": "done", "profile": str(path), "steps": result.steps, "seconds": round(result.seconds, 2),
+        # the do-no-harm gate: a profile that validation did not show to help is not written
+        path = save_profile(args.name, result.delta, result.metadata) if result.kept else None
+        _emit({"event": "done", "profile": None if path is None else str(path), "kept": result.kept,
+               "message": result.message, "steps": result.steps, "seconds": round(result.seconds, 2),
                "val_dice_before": result.val_dice_before, "val_dice_after": result.val_dice_after})
         return 0
     except WaveSegError as exc:

@@ -28,7 +28,7 @@ class AdaptationDock(QtWidgets.QDockWidget):
         self.nameEdit.setToolTip("Name of the profile to save (letters, digits, - and _)")
         self.methodCombo = QtWidgets.QComboBox(objectName="methodCombo")
         self.methodCombo.addItems(list(METHODS))
-        self.budgetSpin = QtWidgets.QSpinBox(objectName="budgetSpin", minimum=10, maximum=600, value=60, suffix=" s")
+        self.budgetSpin = QtWidgets.QSpinBox(objectName="budgetSpin", minimum=10, maximum=600, value=30, suffix=" s")
         self.adaptButton = QtWidgets.QPushButton("Adapt", objectName="adaptButton")
         self.adaptButton.setToolTip("Adapt the model to the annotated axial slices of the active segment (2-20 slices)")
         self.cancelButton = QtWidgets.QPushButton("Cancel", objectName="cancelAdaptButton", enabled=False)
@@ -94,12 +94,13 @@ class AdaptationDock(QtWidgets.QDockWidget):
             return
         for message in self.process.poll():
             if message["event"] == "progress":
-                self.progress.setValue(min(100, int(100 * message.get("seconds", 0) / self.budgetSpin.value())))
-                self.status.setText(f"step {message['step']}, loss {message['loss']:.3f}")
+                self.progress.setValue(min(100, int(100 * message.get("fraction", 0))))
+                self.status.setText(f"{message.get('phase', '')}: step {message['step']}, loss {message['loss']:.3f}")
             elif message["event"] == "done":
                 self.progress.setValue(100)
-                self.status.setText(f"Saved profile '{self.nameEdit.text().strip()}': held-back Dice "
-                                    f"{message['val_dice_before']:.3f} -> {message['val_dice_after']:.3f}")
+                self.status.setText(message["message"])  # the gate's sentence, with its numbers
+                if not message["kept"]:
+                    continue  # no profile was written: the base model stays
                 self.refresh_profiles(select=self.nameEdit.text().strip())
                 self.profileChosen.emit(self.nameEdit.text().strip())
             else:

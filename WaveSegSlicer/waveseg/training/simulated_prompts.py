@@ -37,11 +37,17 @@ class SimulatedPromptStep(nn.Module):
         self.max_rounds = max_rounds
         self.pin_clicks = pin_clicks
 
-    def forward(self, images: torch.Tensor, masks: torch.Tensor, seed: int) -> torch.Tensor:
-        """images (B, 3, 256, 256) in [0, 1]; masks (B, 256, 256) {0, 1}; returns the mean loss."""
+    def forward(self, images: torch.Tensor | None, masks: torch.Tensor, seed: int,
+                embeddings: torch.Tensor | None = None) -> torch.Tensor:
+        """images (B, 3, 256, 256) in [0, 1]; masks (B, 256, 256) {0, 1}; returns the mean loss.
+
+        ``embeddings`` (B, 256, 64, 64), when given, replace encoding ``images`` (which may then be
+        None): a frozen encoder's embeddings computed once, as decoder-only adaptation does.
+        """
         rng = np.random.default_rng(seed)
-        size = images.shape[0]
-        embeddings = self.model.encode(images)
+        size = masks.shape[0]
+        if embeddings is None:
+            embeddings = self.model.encode(images)
         truths = masks.cpu().numpy().astype(bool)
         boxes = [jittered_box(t, rng) if rng.random() < self.box_prob else None for t in truths]
         clicks = [[] if box is not None else [next_click(None, t)] for box, t in zip(boxes, truths)]
@@ -62,7 +68,7 @@ class SimulatedPromptStep(nn.Module):
                     else:
                         clicks[b].append(click)
         # the last decode, with gradient, groups samples that have the same prompt shape
-        total = images.new_zeros(())
+        total = embeddings.new_zeros(())
 
         def prompt_shape(b: int) -> tuple[int, bool]:  # (prompt tokens - 1, fed-back mask or not)
             return len(clicks[b]) + (boxes[b] is not None), logits[b] is not None
