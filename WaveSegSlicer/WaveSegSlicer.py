@@ -92,8 +92,8 @@ class WaveSegSlicerParameterNode:
     device: Annotated[str, Choice(["cpu", "cuda", "mps"])] = "cpu"
     inputVolume: vtkMRMLScalarVolumeNode
     segmentation: vtkMRMLSegmentationNode
-    adaptMethod: Annotated[str, Choice(["galore", "adamw", "decoder"])] = "galore"  # not "lora": peft is not installed in Slicer
-    adaptTimeBudget: Annotated[float, WithinRange(10, 600)] = 60
+    adaptMethod: Annotated[str, Choice(["decoder", "galore", "adamw"])] = "decoder"  # not "lora": peft is not installed in Slicer
+    adaptTimeBudget: Annotated[float, WithinRange(10, 600)] = 30
     profileName: str = ""
 
 
@@ -311,15 +311,15 @@ class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if self._parameterNode is None:  # the scene was closed while adapting: nothing to show it on
                 continue
             if message.get("event") == "progress":
-                budget = max(self._parameterNode.adaptTimeBudget, 1)
-                self.ui.adaptProgressBar.value = min(100, int(100 * message.get("seconds", 0) / budget))
-                dice = message.get("val_dice")
-                self.ui.adaptStatusLabel.text = _("step {step}, loss {loss:.3f}").format(step=message.get("step"), loss=message.get("loss", 0)) + (
-                    _(", held-back Dice {dice:.3f}").format(dice=dice) if dice is not None else "")
+                self.ui.adaptProgressBar.value = min(100, int(100 * message.get("fraction", 0)))
+                self.ui.adaptStatusLabel.text = _("{phase}: step {step}, loss {loss:.3f}").format(
+                    phase=message.get("phase", ""), step=message.get("step"), loss=message.get("loss", 0))
             elif message.get("event") == "done":
                 self.ui.adaptProgressBar.value = 100
-                self.ui.adaptStatusLabel.text = _("Profile saved. Held-back Dice {before:.3f} -> {after:.3f}").format(
-                    before=message["val_dice_before"], after=message["val_dice_after"])
+                # the gate's sentence with its numbers; no profile was written when it kept the base model
+                self.ui.adaptStatusLabel.text = message.get("message", "")
+                if not message.get("kept", True):
+                    continue
                 self.logic.forgetSegmenters()  # re-adapting a profile of the same name must not keep the old weights
                 self._parameterNode.profile = self._parameterNode.profileName.strip()
                 self.refreshModelsAndProfiles()

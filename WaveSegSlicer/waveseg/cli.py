@@ -186,15 +186,16 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     seg = _load_segmenter(args.model, args.device, args.profile)
 
     def progress(record: dict) -> None:
-        extra = f", held-back Dice {record['val_dice']:.3f}" if "val_dice" in record else ""
-        _log(f"step {record['step']}: loss {record['loss']:.4f}{extra} ({record['seconds']:.0f} s)")
+        _log(f"{record['phase']}, step {record['step']}: loss {record['loss']:.4f} ({100 * record['fraction']:.0f} % of the budget)")
 
     result = adapt(seg, [volume.array[k] for k in args.slices], masks, structure=args.structure, method=args.method,
                    window=tuple(args.window) if args.window else None, steps=args.steps, time_budget_s=args.time_budget,
                    progress=progress)
+    print(result.message)
+    if not result.kept:  # the do-no-harm gate: nothing is written, the base model stays
+        return 0
     path = save_profile(args.name, result.delta, result.metadata)
-    print(f"profile {args.name!r} written to {path}: held-back Dice {result.val_dice_before:.3f} -> "
-          f"{result.val_dice_after:.3f} in {result.seconds:.0f} s; use it with --profile {args.name}")
+    print(f"profile {args.name!r} written to {path} ({result.seconds:.0f} s); use it with --profile {args.name}")
     return 0
 
 
@@ -317,9 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--slices", type=int, nargs="+", required=True, help="indices k of the annotated axial slices")
     ad.add_argument("--name", required=True, help="profile name")
     ad.add_argument("--structure", default="structure")
-    ad.add_argument("--method", choices=METHODS, default="galore")
-    ad.add_argument("--steps", type=int, default=120)
-    ad.add_argument("--time-budget", type=float, default=60.0, help="seconds (default 60)")
+    ad.add_argument("--method", choices=METHODS, default="decoder")
+    ad.add_argument("--steps", type=int, default=400, help="at most this many steps per training run")
+    ad.add_argument("--time-budget", type=float, default=30.0, help="seconds for the whole run, validation included (default 30)")
     ad.add_argument("--window", type=float, nargs=2, metavar=("LO", "HI"))
     model_options(ad)
     ad.set_defaults(func=cmd_adapt)
