@@ -30,10 +30,11 @@ def bound_socket(port: int = 0) -> socket.socket:
     return sock
 
 
-def health(port: int) -> int | None:
-    """HTTP status of GET /v1/health, or None when nothing answers."""
+def health(port: int, ssl_context=None) -> int | None:
+    """HTTP status of GET /v1/health (over TLS with ``ssl_context``), or None when nothing answers."""
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn = (http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=ssl_context) if ssl_context
+                else http.client.HTTPConnection("127.0.0.1", port, timeout=30))
         conn.request("GET", "/v1/health")
         status = conn.getresponse().status
         conn.close()
@@ -84,14 +85,14 @@ class ThreadServer:
 class ProcessServer:
     """``python -m waveseg.cli serve --fd N ...`` as a subprocess; ``kill()`` ends it hard."""
 
-    def __init__(self, *args: str, env: dict | None = None, port: int = 0) -> None:
+    def __init__(self, *args: str, env: dict | None = None, port: int = 0, ssl_context=None) -> None:
         self.sock = bound_socket(port)
         self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "waveseg.cli", "serve", "--fd", str(self.sock.fileno()), "--log-level", "warning", *args]
         self.process = subprocess.Popen(command, pass_fds=[self.sock.fileno()], cwd=ROOT, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
-        wait_until(lambda: health(self.port) == 200, "the server process", alive=lambda: self.process.poll() is None)
+        wait_until(lambda: health(self.port, ssl_context) == 200, "the server process", alive=lambda: self.process.poll() is None)
 
     def output(self) -> str:
         return self.process.stdout.read() if self.process.poll() is not None else ""
