@@ -25,16 +25,12 @@ from waveseg.embedding_cache import DEFAULT_LIMIT_MB, EmbeddingCache
 from waveseg.errors import InvalidImageError, InvalidPromptError
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
+from waveseg.propagation import PropagationRule, StopState, next_prompt, stop_reason
 from waveseg.volume_geometry import SlicePixels, put_slice, take_slice, voxel_to_slice
 
-MIN_SCORE = 0.3  # stop propagating when the decoder's predicted IoU falls below this (0.5 until
-# 2026-11-30: it stopped axial propagation through the MNI152 brain at its first slice, scored
-# 0.48, 3D Dice 0.014 -> 0.615 with 0.3; scripts/bench_stop_rule.py, README "Volumes"),
-RELATIVE_SCORE = 0.8  # or below this fraction of the first propagated slice's score (a box prompt
-# always yields some mask, even past the object's end; its predicted IoU is what drops there)
-MAX_AREA_JUMP = 2.5  # ... or when the area changes by more than this factor between slices
 SETTLED_DICE = 0.97  # re-propagation stops where the new mask agrees this well with the old one
-BOX_MARGIN = 3  # pixels added around the previous slice's mask box
+# The next-slice prompt and the stop rules (their thresholds and the measurements behind them) are in
+# waveseg.propagation.PropagationRule.
 
 ProgressCallback = Callable[[int, int], None]  # (slices done, slices planned)
 
@@ -79,11 +75,12 @@ class VolumeSession:
       prefetch: encode neighbouring slices in a background thread while the user works.
       share_cache_with: another session over the same volume, window and segmenter whose slice
         embeddings this one reuses (several segments of one image encode each slice once).
+      propagation: the next-slice prompt and stop rules (``PropagationRule``; default: shipped).
     """
 
     def __init__(self, segmenter: Segmenter, volume: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0),
                  window: tuple[float, float] | None = None, cache_mb: float = DEFAULT_LIMIT_MB, prefetch: bool = True,
-                 share_cache_with: "VolumeSession | None" = None) -> None:
+                 share_cache_with: "VolumeSession | None" = None, propagation: PropagationRule | None = None) -> None:
         volume = np.asarray(volume)
         if volume.ndim != 3 or min(volume.shape) < 1:
             raise InvalidImageError(f"a volume session needs a (Z, Y, X) volume; got shape {volume.shape}. Use session() for 2D images")
@@ -95,6 +92,7 @@ class VolumeSession:
         self.spacing = spacing
         self.window = window
         self.prefetch_enabled = prefetch
+        self.propagation = PropagationRule() if propagation is None else propagation
         self.mask = np.zeros(volume.shape, dtype=bool)
         self.locked: set[tuple[int, int]] = set()
         self._prompts: dict[tuple[int, int], dict] = {}
@@ -250,7 +248,10 @@ class VolumeSession:
         """Segment inside a 3D box given by two voxel corners (i, j, k).
 
         The slice across ``axis`` in the middle of the box is segmented from the box's 2D
-        extent, then the mask propagates to the box's other slices (and no further).
+        extent, then the mask propagates to the box's other slices (and no further) under the
+        in-box rule (``PropagationRule``): the box says where the object is, so propagation covers
+        its whole extent unless the object has clearly ended, and each next slice's box stays
+        inside the 3D box's (x, y) extent.
         """
         c0, c1 = np.asarray(corner0, float), np.asarray(corner1, float)
         if c0.shape != (3,) or c1.shape != (3,) or not (np.isfinite(c0).all() and np.isfinite(c1).all()):
@@ -269,7 +270,7 @@ class VolumeSession:
         limits = (int(round(lo[ijk_axis])), int(round(hi[ijk_axis])))
         step = self._begin()
         self._segment(step, axis, index, (x0, y0, x1, y1), None, None)
-        report = self._propagate(step, axis, index, limits, progress, cancel, settle=False)
+        report = self._propagate(step, axis, index, limits, progress, cancel, settle=False, bounds=(x0, y0, x1, y1))
         self._commit(step)
         return report
 
@@ -322,13 +323,18 @@ class VolumeSession:
         return report
 
     def _propagate(self, step: _Step, axis: int, start: int, limits: tuple[int, int],
-                   progress: ProgressCallback | None, cancel: Callable[[], bool] | None, settle: bool) -> PropagationReport:
+                   progress: ProgressCallback | None, cancel: Callable[[], bool] | None, settle: bool,
+                   bounds: tuple[float, float, float, float] | None = None) -> PropagationReport:
+        """Walk from slice ``start`` to both ``limits``; ``bounds`` (x0, y0, x1, y1): the slices lie
+        inside a user's 3D box with that 2D extent (the in-box rule), None: the free rule."""
+        rule = self.propagation
         report = PropagationReport()
         planned = max(limits[1] - limits[0], 1)
         done = 0
         for direction, name in ((1, "forward"), (-1, "backward")):
             previous = take_slice(self.mask, axis, start).copy()
-            reference_score = None
+            previous_logits = self._logits.get((axis, start))
+            state = StopState()
             index = start + direction
             while True:
                 if not limits[0] <= index <= limits[1]:
@@ -342,23 +348,20 @@ class VolumeSession:
                     report.stopped[name] = f"locked slice {index}"
                     break
                 self._prefetch_ahead(axis, index, direction, limits)
-                rows, cols = np.nonzero(previous)
-                h, w = previous.shape
-                box = (max(cols.min() - BOX_MARGIN, 0), max(rows.min() - BOX_MARGIN, 0),
-                       min(cols.max() + BOX_MARGIN, w - 1), min(rows.max() + BOX_MARGIN, h - 1))
-                if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+                prompt = next_prompt(rule, previous, previous_logits, bounds)
+                if prompt is None:
                     report.stopped[name] = "object too small"
                     break
-                # box-only prompts: feeding the previous logits back makes the decoder copy the
-                # mask onto slices where the object has ended (measured on a synthetic cube)
-                mask2d, out = self._predict(axis, index, box=box)
-                area, previous_area = int(mask2d.sum()), int(previous.sum())
-                reference_score = out.score if reference_score is None else reference_score
-                if area == 0 or out.score < max(MIN_SCORE, RELATIVE_SCORE * reference_score):
-                    report.stopped[name] = f"object ended at slice {index} (score {out.score:.2f})"
-                    break
-                if area > previous_area * MAX_AREA_JUMP or area * MAX_AREA_JUMP < previous_area:
-                    report.stopped[name] = f"area jump at slice {index} ({previous_area} -> {area} px)"
+                mask2d, out = self._predict(axis, index, **prompt)
+                if rule.prompt == "recentre" and mask2d.any():
+                    recentred = next_prompt(rule, mask2d, None, bounds)
+                    if recentred is not None:
+                        prompt = recentred
+                        mask2d, out = self._predict(axis, index, **prompt)
+                reason, keep = stop_reason(rule, state, index, int(mask2d.sum()), int(previous.sum()), out.score,
+                                           in_box=bounds is not None)
+                if reason is not None:
+                    report.stopped[name] = reason
                     break
                 old = take_slice(self.mask, axis, index)
                 old_score = self._prompts.get((axis, index), {}).get("score")
@@ -370,12 +373,13 @@ class VolumeSession:
                 if settle and dice(old, mask2d) >= SETTLED_DICE:
                     report.stopped[name] = f"change died out at slice {index}"
                     break
-                self._write(step, axis, index, mask2d)
-                self._logits[(axis, index)] = out.logits
-                self._prompts[(axis, index)] = {"box": [float(v) for v in box], "points": [], "labels": [],  # clicks keep the box
-                                                "score": out.score}
-                report.written.append(index)
-                previous = mask2d
+                if keep:
+                    self._write(step, axis, index, mask2d)
+                    self._logits[(axis, index)] = out.logits
+                    self._prompts[(axis, index)] = {"box": [float(v) for v in prompt["box"]], "points": [], "labels": [],  # clicks keep the box
+                                                    "score": out.score}
+                    report.written.append(index)
+                    previous, previous_logits = mask2d, out.logits
                 index += direction
                 done += 1
                 if progress is not None:
