@@ -89,8 +89,8 @@ class RemoteSegmenter:
         return RemoteVolumeSession(self, volume, spacing, window, _attach=session_id)
 
     # -- adaptation on the server ----------------------------------------------------------------
-    def start_adaptation(self, session: RemoteVolumeSession, name: str, structure: str = "structure", method: str = "galore",
-                         axis: int = 0, steps: int = 120, time_budget_s: float = 60.0) -> str:
+    def start_adaptation(self, session: RemoteVolumeSession, name: str, structure: str = "structure", method: str = "decoder",
+                         axis: int = 0, steps: int = 400, time_budget_s: float = 30.0) -> str:
         """Start adapting the model on the session's annotated slices into server profile ``name``; returns the job id."""
         reply = self.transport.request("POST", "/v1/adaptations", {"session": session.id, "name": name, "structure": structure,
                                                                   "method": method, "axis": axis, "steps": steps,

@@ -69,7 +69,7 @@ class Adaptation(Strict):
     session: str
     name: Annotated[str, Field(description="profile name: 1-64 letters, digits, '_' or '-'")]
     structure: str = "structure"
-    method: str = "galore"
+    method: str = "decoder"
     axis: Axis = 0
-    steps: Annotated[int, Field(ge=1, le=5000)] = 120
-    time_budget_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    steps: Annotated[int, Field(ge=1, le=5000)] = 400
+    time_budget_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
