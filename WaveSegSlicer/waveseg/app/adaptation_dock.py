@@ -95,7 +95,7 @@ class AdaptationDock(QtWidgets.QDockWidget):
         for message in self.process.poll():
             if message["event"] == "progress":
                 self.progress.setValue(min(100, int(100 * message.get("fraction", 0))))
-                self.status.setText(f"{message.get('phase', '')}: step {message['step']}, loss {message['loss']:.3f}")
+                self.status.setText(f"step {message['step']} ({message.get('phase', '')}), loss {message['loss']:.3f}")
             elif message["event"] == "done":
                 self.progress.setValue(100)
                 self.status.setText(message["message"])  # the gate's sentence, with its numbers
