@@ -219,8 +219,8 @@ def adapt(
 
     everything = torch.arange(len(views))
     # One throw-away step first: the first training step in a process costs about ten times a
-    # later one (oneDNN builds its kernels for the shapes; measured 7.7 s against 0.8 s on this
-    # CPU, 2026-12-02) and would otherwise eat the first validation run's share of the budget.
+    # later one (oneDNN builds its kernels for the shapes; measured 7.7 s against 0.4-0.8 s on
+    # this CPU, 2026-12-02) and would otherwise eat the first validation run's share of the budget.
     fit(copy.deepcopy(base), views[:1], view_masks[:1], settings, 1, math.inf,
         embeddings=None if view_embeddings is None else view_embeddings[:1], cancel=cancel)
     if n_folds:

@@ -45,9 +45,10 @@ class FitSettings:
 
         "decoder": the decoder's two-way transformer frozen, box or centre-click prompts without
         corrective rounds, lr 1e-3. On the AAL hippocampus (k = 3, 60 steps, box Dice on the other
-        slices, 2026-12-02) that gained +8 points by step 10 and +12 by step 30 at 0.6x the cost of a
-        step with one corrective round and the whole decoder trained at lr 3e-4 (+1 by step 10, +7
-        by step 30): in a 30 s budget shared by cross-validation runs, steps are few.
+        slices, 2026-12-02) that gained +8 points by step 10 and +12 by step 30 at 0.67x the cost of
+        a step with one corrective round and the whole decoder trained at lr 3e-4 (1.49 against
+        2.23 s per step on a busy machine; +1 by step 10, +7 by step 30): in a 30 s budget shared by
+        cross-validation runs, steps are few.
         """
         base = cls(method=method, decoder_lr=1e-3, click_rounds=0, train_transformer=False) if method == "decoder" \
             else cls(method=method)
@@ -91,7 +92,7 @@ class _Optimisation:
 
     def __init__(self, model: torch.nn.Module, settings: FitSettings) -> None:
         self.model, self.method, self.convs = model, settings.method, []
-        heads = lambda: list(model.prompt_encoder.parameters()) + list(model.mask_decoder.parameters())  # noqa: E731
+        heads = lambda: list(model.prompt_encoder.parameters()) + list(model.mask_decoder.parameters())
         if settings.method == "decoder":
             for p in model.image_encoder.parameters():
                 p.requires_grad_(False)

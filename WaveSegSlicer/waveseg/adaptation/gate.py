@@ -6,7 +6,7 @@ Validation gives, for every held-out slice (or held-out view, with one annotated
 Dice of the base model and of the adapted one. The gain is their mean difference; its noise is
 the standard error of the paired differences (one, not two: with the 3-5 held-out slices a user
 annotates, two standard errors rejected a +9.5-point gain on the hippocampus whose folds gained
-+1, +7 and +22 points). A profile is kept only when the gain exceeds both the noise and a floor (``MIN_GAIN``; ``MIN_GAIN_ONE_SLICE`` when all views come from one
++1, +4 and +24 points). A profile is kept only when the gain exceeds both the noise and a floor (``MIN_GAIN``; ``MIN_GAIN_ONE_SLICE`` when all views come from one
 annotated slice, because views of one slice are not independent samples of the structure and
 their standard error understates how much the other slices can differ).
 """

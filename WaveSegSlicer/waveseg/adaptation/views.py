@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from waveseg.errors import InvalidPromptError
 from waveseg.training.data import augment_intensity
 
 
@@ -69,5 +70,6 @@ def geometric_views(x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, 
         images.append(augment_intensity(image, rng))
         masks.append(mask.to(y.dtype))
     if not images:
-        raise ValueError("no geometric view keeps the structure inside the frame")
+        raise InvalidPromptError("the annotated structure fills the slice up to its border, so no rotated or rescaled view "
+                                 "of it can check the adaptation; annotate one more slice")
     return torch.stack(images), torch.stack(masks)
