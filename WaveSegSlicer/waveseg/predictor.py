@@ -349,10 +349,11 @@ class Segmenter:
 
 
     def volume_session(self, volume: np.ndarray, spacing=(1.0, 1.0, 1.0), window: tuple[float, float] | None = None,
-                       cache_mb: float = 512, prefetch: bool = True, share_cache_with=None):
-        """Start a 3D session over a (Z, Y, X) volume with voxel spacing (x, y, z) mm; see ``VolumeSession``."""
+                       cache_mb: float = 512, prefetch: bool = True, share_cache_with=None, propagation=None):
+        """Start a 3D session over a (Z, Y, X) volume with voxel spacing (x, y, z) mm; see ``VolumeSession``.
+        ``propagation``: a ``waveseg.propagation.PropagationRule`` (None: the shipped rule)."""
         from waveseg.volume import VolumeSession
 
         return VolumeSession(self, volume, spacing=spacing, window=window, cache_mb=cache_mb, prefetch=prefetch,
-                             share_cache_with=share_cache_with)
+                             share_cache_with=share_cache_with, propagation=propagation)
 
