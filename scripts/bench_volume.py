@@ -159,7 +159,12 @@ def main() -> None:
                         help="encode every slice when propagation reaches it, instead of the next slices in a background thread")
     parser.add_argument("--plots", type=Path, help="folder for one PNG per volume: 2D Dice along the axis")
     parser.add_argument("--json", type=Path, help="write every number (per-slice Dice included) here")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch (and so onnxruntime) threads; 1 by default: on a shared 2-core machine 2 threads thrash")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)  # before any Segmenter: its onnxruntime sessions take torch's thread count
     names = list(args.models) + ([] if args.reference == "none" else [f"{args.reference} (challenge recipe)"])
     segmenters = {}
     with warnings.catch_warnings():
@@ -197,7 +202,7 @@ def main() -> None:
     if len(cases) > 1:
         means = [np.mean([everything[c.title][n]["dice"] for c in cases]) for n in names]
         total = [sum(everything[c.title][n]["seconds"] for c in cases) for n in names]
-        print(f"| **mean** | " + " | ".join(f"**{m:.3f}**" for m in means) + f" | | {' / '.join(f'{t:.1f}' for t in total)} | "
+        print("| **mean** | " + " | ".join(f"**{m:.3f}**" for m in means) + f" | | {' / '.join(f'{t:.1f}' for t in total)} | "
               + (f"{total[-1] / total[0]:.1f}x" if args.reference != "none" else "-") + " | | |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
