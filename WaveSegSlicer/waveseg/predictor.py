@@ -30,6 +30,7 @@ from waveseg.onnx_graph import OnnxGraph, use_onnx
 from waveseg.preprocess import LOWRES_MASK_SIZE, MODEL_INPUT_SIZE, ResizeGeometry, as_gray_or_rgb, normalize_intensity
 from waveseg.prompts import validate_box, validate_points
 from waveseg.roi import CropCache, next_roi
+from waveseg.stroke_prompts import StrokeRule, apply_stroke_prompts, finish_strokes, parse_strokes
 
 MASK_LOGIT = 10.0  # magnitude of a binary mask_input's logits without the edge profile (mask_profile=False)
 
@@ -157,6 +158,7 @@ class Segmenter:
         self.pin_clicks = True
         self.mask_profile = True
         self.roi_zoom: str | bool = "auto"
+        self.stroke_rule = StrokeRule()  # how scribbles and lassos reach the decoder (waveseg.stroke_prompts)
 
     @property
     def runtime(self) -> str:
@@ -226,6 +228,8 @@ class Segmenter:
         box: Sequence[float] | np.ndarray | None = None,
         mask_input: np.ndarray | None = None,
         multimask: bool = False,
+        scribbles: Sequence[tuple[np.ndarray, bool]] | None = None,
+        lasso: tuple[np.ndarray, bool] | None = None,
     ) -> Prediction:
         """Segment the current image from prompts.
 
@@ -238,6 +242,11 @@ class Segmenter:
             labels, nonzero = inside, or float with only 0 and 1). With
             ``pin_clicks`` (the default) the clicks it contradicts are pinned into it first.
           multimask: return three candidates (``masks``) and pick the best-scored as ``mask``.
+          scribbles: [(polyline, positive), ...], each polyline (N >= 2, 2) pixels (x, y): the mask
+            should include (positive) or exclude (negative) the pixels along it.
+          lasso: (polygon, positive), polygon (N >= 3, 2) pixels (x, y), closed implicitly: its
+            inside is added to (positive) or removed from (negative) the mask. How strokes reach
+            the model, and what odd strokes do: ``waveseg.stroke_prompts``, ``waveseg.strokes``.
         Returns:
           ``Prediction`` with ``mask`` (H, W) bool, ``score`` and ``logits`` (1, 256, 256).
           With a small box (``roi_zoom``), the masks come from a crop around it at the crop's
@@ -246,12 +255,13 @@ class Segmenter:
         if self._encoded is None:
             raise WaveSegError("no image is set; call set_image(image) first")
         if box is not None and self.roi_zoom:
-            zoomed = self._predict_zoomed(points, labels, box, mask_input, multimask)
+            strokes = parse_strokes(scribbles, lasso, self.image_hw)
+            zoomed = self._predict_zoomed(points, labels, box, mask_input, multimask, strokes)
             if zoomed is not None:
                 return zoomed
-        return self.predict_encoded(self._encoded, points, labels, box, mask_input, multimask)
+        return self.predict_encoded(self._encoded, points, labels, box, mask_input, multimask, scribbles, lasso)
 
-    def _predict_zoomed(self, points, labels, box, mask_input, multimask: bool) -> Prediction | None:
+    def _predict_zoomed(self, points, labels, box, mask_input, multimask: bool, strokes=()) -> Prediction | None:
         """``predict`` from a crop around the box, or None when the box is too large to zoom on."""
         geometry = self._encoded.geometry
         hw = geometry.original_hw
@@ -275,10 +285,14 @@ class Segmenter:
         else:
             crop_mask_input = None
         encoded = self._crops.get(roi)
+        shifted = [s.shifted(x0, y0) for s in strokes]  # strokes in the crop's pixels (Stroke objects skip re-validation)
         out = self.predict_encoded(encoded, None if pts is None else pts[0] - [x0, y0], None if pts is None else pts[1],
-                                   bx - [x0, y0, x0, y0], crop_mask_input, multimask)
+                                   bx - [x0, y0, x0, y0], crop_mask_input, multimask,
+                                   [s for s in shifted if not s.closed], next((s for s in shifted if s.closed), None))
         masks = np.zeros((len(out.masks), *hw), bool)
         masks[:, y0:y1, x0:x1] = out.masks
+        if strokes and self.stroke_rule.force:  # the parts of strokes outside the crop too
+            masks = finish_strokes(masks, None, strokes, geometry)[0]
         logits = crop_logits_to_frame(out.logits, encoded.geometry, roi, geometry)
         self._zoomed.remember(logits, roi, out.logits)
         best = int(np.argmax(out.scores))
@@ -293,6 +307,8 @@ class Segmenter:
         box: Sequence[float] | np.ndarray | None = None,
         mask_input: np.ndarray | None = None,
         multimask: bool = False,
+        scribbles: Sequence[tuple[np.ndarray, bool]] | None = None,
+        lasso: tuple[np.ndarray, bool] | None = None,
     ) -> Prediction:
         """``predict`` against an explicit ``EncodedImage`` (used by sessions and ROI zoom)."""
         geometry = encoded.geometry
@@ -300,6 +316,9 @@ class Segmenter:
         pts = validate_points(points, labels, hw)
         bx = validate_box(box, hw)
         mask_logits = self._mask_input_logits(mask_input, geometry)
+        strokes = parse_strokes(scribbles, lasso, hw)
+        if strokes:
+            pts, bx, mask_logits = apply_stroke_prompts(strokes, pts, bx, mask_logits, geometry, self.stroke_rule, self.mask_profile)
         if pts is None and bx is None and mask_logits is None:
             raise InvalidPromptError("give at least one prompt: points with labels, a box, or mask_input")
         if pts is None and bx is None:  # a mask prompt alone: no point tokens at all, as SAM does
@@ -311,6 +330,8 @@ class Segmenter:
             logits, iou = self.decoder.decode(encoded.embedding, coords, labels, mask_logits, multimask)
         logits, iou = logits[0].float().cpu(), iou[0].float().cpu()
         masks = logits_to_masks(logits, geometry)
+        if strokes and self.stroke_rule.force:
+            masks, logits = finish_strokes(masks, logits, strokes, geometry)
         best = int(torch.argmax(iou))
         return Prediction(
             mask=masks[best],

@@ -1,0 +1,161 @@
+"""How scribbles and lassos reach the SAM-style decoder (``Segmenter.predict``), and how its masks honour them.
+
+The decoder knows two prompt forms: sparse point tokens and one dense mask prompt (the earlier
+logits). A stroke is given to it in both, and the result is then made to agree with the stroke:
+
+* tokens: ``StrokeRule.scribble_points`` points spread evenly along each scribble, labelled like
+  it (1 positive, 0 negative), after the clicks; a positive lasso that is the first prompt (no
+  box, no mask prompt) also gives its bounding box, the prompt the decoder knows best for "the
+  object is in here";
+* dense: where the mask prompt contradicts a stroke's pixels (a positive scribble's pixel at a
+  logit <= 0, a negative one's > 0), they are pinned to +-``PIN_LOGIT`` in the model frame, as
+  ``waveseg.click_pinning`` does for a click's disc; a positive lasso with no mask prompt gives its
+  filled inside as the mask prompt (with the model's edge profile, ``waveseg.mask_prompt``);
+* result: the pixels of a positive scribble, or a positive lasso's inside, are set in every
+  returned mask (and pinned in the returned logits, so feeding them back keeps them); a negative
+  stroke's are cleared. A lasso thus adds or removes exactly its inside, and a scribble's line is
+  never left contradicted, as the user drew it.
+
+Why these choices (``scripts/bench_strokes.py``; numbers and command in ``StrokeRule``'s comments).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from waveseg.click_pinning import PIN_LOGIT
+from waveseg.errors import InvalidPromptError
+from waveseg.mask_prompt import edge_profile_logits
+from waveseg.preprocess import LOWRES_MASK_SIZE, ResizeGeometry
+from waveseg.strokes import Stroke, inside_points, stroke_pixels, validate_stroke
+
+FRAME_WIDTH = 2  # a scribble's width when pinned in the 256 model frame (pixels)
+
+
+@dataclass
+class StrokeRule:
+    """How strokes become prompts; the defaults are the shipped rule (``scripts/bench_strokes.py``)."""
+
+    scribble_points: int = 5  # point tokens per scribble
+    pin: bool = True  # pin the strokes' pixels into the mask prompt where it contradicts them
+    force: bool = True  # set / clear the strokes' pixels in the returned masks
+    lasso_box: bool = True  # a first positive lasso also gives its bounding box
+    lasso_mask: bool = True  # a first positive lasso also gives its inside as the mask prompt
+
+
+def parse_strokes(scribbles, lasso, image_hw: tuple[int, int]) -> list[Stroke]:
+    """Validate ``scribbles`` [(polyline (N, 2) xy, positive), ...] and ``lasso`` ((polygon (N, 2)
+    xy, positive) or None) in image pixels; returns the strokes, scribbles first, lasso last."""
+    strokes = []
+    for item in scribbles or ():
+        strokes.append(_one(item, "scribble", image_hw, closed=False))
+    if lasso is not None:
+        strokes.append(_one(lasso, "lasso", image_hw, closed=True))
+    return strokes
+
+
+def _one(item, what: str, image_hw: tuple[int, int], closed: bool) -> Stroke:
+    if isinstance(item, Stroke):
+        return item
+    try:
+        xy, positive = item
+    except (TypeError, ValueError):
+        raise InvalidPromptError(f"a {what} is given as (points_xy, positive), points (N, 2) pixels; got {item!r}") from None
+    if not isinstance(positive, (bool, np.bool_, int, np.integer)) or positive not in (0, 1):
+        raise InvalidPromptError(f"a {what}'s positive flag must be True or False; got {positive!r}")
+    return validate_stroke(xy, bool(positive), image_hw, closed)
+
+
+def stroke_tokens(strokes: Sequence[Stroke], image_hw: tuple[int, int], rule: StrokeRule) -> tuple[np.ndarray, np.ndarray]:
+    """(K, 2) float32 (x, y) image-pixel points and (K,) int64 labels of the scribbles' point tokens."""
+    xy, labels = [np.zeros((0, 2), np.float32)], [np.zeros(0, np.int64)]
+    for s in strokes:
+        if not s.closed:
+            pts = inside_points(s.xy, image_hw, rule.scribble_points)
+            xy.append(pts)
+            labels.append(np.full(len(pts), int(s.positive), np.int64))
+    return np.concatenate(xy), np.concatenate(labels)
+
+
+def lasso_box(strokes: Sequence[Stroke], image_hw: tuple[int, int]) -> np.ndarray | None:
+    """(4,) float32 (x0, y0, x1, y1) box of a positive lasso's inside, or None."""
+    for s in strokes:
+        if s.closed and s.positive:
+            rows, cols = np.nonzero(stroke_pixels(s, image_hw))
+            return np.array([cols.min(), rows.min(), cols.max(), rows.max()], np.float32)
+    return None
+
+
+def frame_pixels(stroke: Stroke, geometry: ResizeGeometry) -> np.ndarray:
+    """(256, 256) bool: the stroke's pixels in the model frame (drawn there, so a thin line on a large
+    image is not lost by downsampling); the padding stays False."""
+    rh, rw = geometry.resized_hw
+    framed = Stroke(geometry.to_model_xy(stroke.xy).astype(np.float64), stroke.positive, stroke.closed)
+    out = np.zeros((LOWRES_MASK_SIZE, LOWRES_MASK_SIZE), bool)
+    try:
+        out[:rh, :rw] = stroke_pixels(framed, (rh, rw), width=FRAME_WIDTH)
+    except ValueError:  # a stroke that became empty in the frame: nothing to pin
+        pass
+    return out
+
+
+def pin_strokes(logits: torch.Tensor, strokes: Sequence[Stroke], geometry: ResizeGeometry,
+                only_contradicted: bool = True) -> torch.Tensor:
+    """A copy of (..., 256, 256) model-frame ``logits`` with each stroke's pixels raised to >= +PIN_LOGIT
+    (positive) or lowered to <= -PIN_LOGIT (negative), in order (later strokes win); with
+    ``only_contradicted``, only pixels whose sign disagrees with the stroke change."""
+    out = logits.detach().to("cpu", torch.float32).numpy().copy()
+    for s in strokes:
+        px = frame_pixels(s, geometry)
+        view = out[..., px]
+        if s.positive:
+            out[..., px] = np.where(view > 0, view, PIN_LOGIT) if only_contradicted else np.maximum(view, PIN_LOGIT)
+        else:
+            out[..., px] = np.where(view <= 0, view, -PIN_LOGIT) if only_contradicted else np.minimum(view, -PIN_LOGIT)
+    return torch.from_numpy(out).to(logits.device, logits.dtype)
+
+
+def force_strokes(masks: np.ndarray, strokes: Sequence[Stroke], image_hw: tuple[int, int]) -> np.ndarray:
+    """(..., H, W) bool masks with each stroke's pixels set (positive) or cleared (negative), in order."""
+    out = np.array(masks, bool, copy=True)
+    for s in strokes:
+        out[..., stroke_pixels(s, image_hw)] = s.positive
+    return out
+
+
+def apply_stroke_prompts(strokes: Sequence[Stroke], points, box, mask_logits: torch.Tensor | None,
+                         geometry: ResizeGeometry, rule: StrokeRule, profile: bool = True):
+    """The decoder's prompts with the strokes added (module docstring): returns (points, box,
+    mask_logits) in ``Segmenter.predict_encoded``'s forms: ((N, 2) xy, (N,) labels) or None, (4,) or
+    None, (1, 1, 256, 256) or None. ``profile``: give a lasso's inside the model's edge profile."""
+    hw = geometry.original_hw
+    xy, labels = stroke_tokens(strokes, hw, rule)
+    if len(xy):
+        points = (xy, labels) if points is None else (np.concatenate([points[0], xy]), np.concatenate([points[1], labels]))
+    first = box is None and mask_logits is None
+    lasso = next((s for s in strokes if s.closed), None)
+    if first and lasso is not None and lasso.positive:
+        if rule.lasso_box:
+            box = lasso_box(strokes, hw)
+        if rule.lasso_mask:
+            inside = frame_pixels(lasso, geometry)
+            framed = edge_profile_logits(inside) if profile else np.where(inside, 10.0, -10.0).astype(np.float32)
+            mask_logits = torch.from_numpy(framed)[None, None]
+    elif mask_logits is not None and rule.pin:
+        mask_logits = pin_strokes(mask_logits, strokes, geometry)
+    if points is None and box is None and mask_logits is None:
+        raise InvalidPromptError("a negative scribble or lasso removes from a mask: give mask_input (the mask to edit) "
+                                 "or a positive prompt with it")
+    return points, box, mask_logits
+
+
+def finish_strokes(masks: np.ndarray, logits: torch.Tensor | None, strokes: Sequence[Stroke],
+                   geometry: ResizeGeometry) -> tuple[np.ndarray, torch.Tensor | None]:
+    """Decoded (M, H, W) masks and (M, 256, 256) logits made to agree with the strokes (set / clear
+    their pixels; pin them in the logits, so feeding the logits back keeps the edit)."""
+    masks = force_strokes(masks, strokes, geometry.original_hw)
+    return masks, None if logits is None else pin_strokes(logits, strokes, geometry)
