@@ -10,7 +10,7 @@ session proposes from its accepted slices or from a saved set (``volume_proposal
 Modules (each imports torch; this package file does not):
   example_set   ExampleSet: embeddings (k, 256, 64, 64), masks in the model frame, fingerprint
   similarity    the 64 x 64 similarity maps (PerSAM's prototype map; foreground-background margin)
-  propose       prompts from the maps, one or two decoder passes, the confidence flag
+  proposal      prompts from the maps, one or two decoder passes, the confidence flag
   store         named, versioned safetensors files of example sets, refused for another model
   volume_proposals  propose on a volume session's other slices (undoable)
 """
@@ -25,7 +25,7 @@ def __getattr__(name: str):
 
         return ExampleSet
     if name in ("Proposal", "propose"):
-        from waveseg.examples import propose as module
+        from waveseg.examples import proposal as module
 
         return getattr(module, name)
     raise AttributeError(name)

@@ -153,6 +153,29 @@ class ExampleSet:
         """(M, 256) unit-length features of the image cells away from the masks (may be empty)."""
         return self._features("bg")
 
+    def parts(self) -> int:
+        """How many separate pieces the structure has on a slice (median over the examples, at
+        the embedding's resolution): 2 for a paired structure cut axially (both thalami)."""
+        from scipy import ndimage
+
+        counts = []
+        for mask in self.masks:
+            cells = (cell_fractions(mask) >= FOREGROUND_FRACTION).numpy()
+            labels, n = ndimage.label(cells)
+            sizes = np.bincount(labels.ravel())[1:]
+            counts.append(max(1, int((sizes >= 2).sum())))
+        return max(1, int(np.median(counts)))
+
+    def location_prior(self, margin_cells: int) -> np.ndarray:
+        """(64, 64) bool: the cells within ``margin_cells`` of any example's mask. Meaningful only
+        when the new slice lies in the examples' frame (their volume, or one registered to it)."""
+        from scipy import ndimage
+
+        union = np.zeros((GRID, GRID), bool)
+        for mask in self.masks:
+            union |= (cell_fractions(mask) > 0).numpy()
+        return ndimage.binary_dilation(union, iterations=margin_cells) if margin_cells > 0 else union
+
     def mean_area_fraction(self) -> float:
         """Mean fraction of the image (not the padding) that the examples' masks cover."""
         areas = [float(m.sum()) / float(hw[0] * hw[1]) for m, hw in zip(self.masks, self.resized_hw)]

@@ -47,6 +47,7 @@ RULES = ("margin", "persam")
 # --absent, structure-free slices against slices with the structure; see docs/benchmarks.md).
 CONFIDENCE_MARGIN = 0.02  # the region's peak foreground-minus-background similarity
 CONFIDENCE_SCORE = 0.5  # the decoder's predicted IoU of the proposal
+REGION_LEVEL = 0.3  # fraction of the peak margin that bounds the coarse mask prompt (measured)
 NEGATIVE_RING = 3  # cells around the region in which the negative point is looked for
 
 
@@ -101,23 +102,37 @@ def _negative_cell(margin: np.ndarray, region: np.ndarray) -> tuple[int, int]:
     return tuple(int(v) for v in np.unravel_index(int(np.argmin(flat)), flat.shape))
 
 
-def _region_at(margin: np.ndarray, cell: tuple[int, int] | None) -> tuple[np.ndarray, tuple[int, int]]:
-    """The connected foreground-like region (margin > 0) holding ``cell`` (or, with None, the one
-    holding the highest margin) and that region's peak cell; an empty region if there is none."""
+def _components(margin: np.ndarray, allowed: np.ndarray | None) -> list[tuple[np.ndarray, tuple[int, int], float]]:
+    """Connected foreground-like regions (margin > 0, within ``allowed``), largest evidence (sum of
+    the margin) first: [(region (64, 64) bool, its peak cell (row, col), its peak margin)]."""
     positive = margin > 0
+    if allowed is not None:
+        positive &= allowed
+    if positive.any():
+        # the region is where the margin reaches REGION_LEVEL of its peak: margin > 0 alone also
+        # takes in the structure's look-alike surroundings (about twice its area, measured)
+        positive &= margin >= REGION_LEVEL * margin[positive].max()
     labels, count = ndimage.label(positive)
-    if count == 0:
-        return np.zeros_like(positive), (0, 0)
-    if cell is None:
-        peak = tuple(int(v) for v in np.unravel_index(int(np.argmax(np.where(positive, margin, -np.inf))), margin.shape))
-    else:
-        peak = cell
-    if labels[peak] == 0:
-        return np.zeros_like(positive), peak
-    region = labels == labels[peak]
-    if cell is None:
-        return region, peak
-    return region, cell
+    found = []
+    for n in range(1, count + 1):
+        region = labels == n
+        values = np.where(region, margin, -np.inf)
+        peak = tuple(int(v) for v in np.unravel_index(int(np.argmax(values)), margin.shape))
+        found.append((float(margin[region].sum()), region, peak, float(margin[peak])))
+    found.sort(key=lambda item: -item[0])
+    return [(region, peak, value) for _, region, peak, value in found]
+
+
+def _region_at(margin: np.ndarray, cell: tuple[int, int]) -> np.ndarray:
+    """The connected foreground-like region holding ``cell`` (margin > 0 and at least REGION_LEVEL
+    of the region's peak); empty if the cell looks like background."""
+    labels, _ = ndimage.label(margin > 0)
+    if labels[cell]:
+        region = labels == labels[cell]
+        labels, _ = ndimage.label(region & (margin >= REGION_LEVEL * margin[region].max()))
+        if not labels[cell]:  # the click lies in the region's fringe: keep the fringe's piece
+            labels, _ = ndimage.label(region)
+    return labels == labels[cell] if labels[cell] else np.zeros(margin.shape, bool)
 
 
 def _refine(segmenter: Segmenter, encoded: EncodedImage, first: Prediction, points, labels, box) -> Prediction:
@@ -132,7 +147,8 @@ def _refine(segmenter: Segmenter, encoded: EncodedImage, first: Prediction, poin
 
 def propose(segmenter: Segmenter, encoded: EncodedImage, examples: ExampleSet,
             points: Sequence[Sequence[float]] | np.ndarray | None = None, labels: Sequence[int] | np.ndarray | None = None,
-            box: Sequence[float] | np.ndarray | None = None, rule: str = "margin", refine: bool = True) -> Proposal:
+            box: Sequence[float] | np.ndarray | None = None, rule: str = "margin", refine: bool = True,
+            near_examples: int | None = None) -> Proposal:
     """Propose the examples' structure on an encoded slice, with or without the user's prompts.
 
     Arguments:
@@ -141,6 +157,9 @@ def propose(segmenter: Segmenter, encoded: EncodedImage, examples: ExampleSet,
       box: the user's (x0, y0, x1, y1) box in pixels, or None.
       rule: "margin" (default; see the module docstring) or "persam" (PerSAM's map and points).
       refine: decode a second time with the first pass's logits and box (one extra decoder pass).
+      near_examples: with no prompt, look for the structure only within this many embedding cells
+        (4 frame pixels each) of the examples' masks: for slices of the examples' own volume (or one
+        registered to it), where the structure moves little; None looks everywhere.
     Returns a ``Proposal``; with no prompt and no foreground-like cell, its mask is empty.
     """
     if rule not in RULES:
@@ -157,17 +176,22 @@ def propose(segmenter: Segmenter, encoded: EncodedImage, examples: ExampleSet,
             neg = np.unravel_index(int(np.argmin(np.where(np.isfinite(sim.prototype), sim.prototype, np.inf))), margin.shape)
             peak = float(margin[pos])
         else:
-            region, pos = _region_at(margin, None)
-            if not region.any():
+            allowed = examples.location_prior(near_examples) if near_examples is not None else None
+            parts = _components(margin, allowed)[: examples.parts()]
+            if not parts:
                 empty = Prediction(np.zeros(hw, bool), 0.0, np.full((1, 256, 256), -10.0, np.float32),
                                    np.zeros((1, *hw), bool), np.zeros(1, np.float32))
                 return Proposal(empty, (float(np.max(margin[np.isfinite(margin)])), 0.0), False,
                                 np.zeros((0, 2), np.float32), np.zeros(0, np.int64), sim)
+            region = np.logical_or.reduce([p[0] for p in parts])
             neg = _negative_cell(margin, region)
             mask_prompt = _region_logits(region)
-            peak = float(margin[pos])
-        use_points = _cell_to_xy(np.array([pos, neg]), encoded)
-        use_labels = np.array([1, 0], np.int64)
+            peak = max(p[2] for p in parts)
+            use_points = _cell_to_xy(np.array([p[1] for p in parts] + [neg]), encoded)
+            use_labels = np.array([1] * len(parts) + [0], np.int64)
+        if rule == "persam":
+            use_points = _cell_to_xy(np.array([pos, neg]), encoded)
+            use_labels = np.array([1, 0], np.int64)
         use_box = None
     else:
         use_points = None if pts is None else pts[0]
@@ -184,10 +208,18 @@ def propose(segmenter: Segmenter, encoded: EncodedImage, examples: ExampleSet,
                 inside[r0 : r1 + 1, c0 : c1 + 1] = margin[r0 : r1 + 1, c0 : c1 + 1]
                 anchor = tuple(int(v) for v in np.unravel_index(int(np.argmax(inside)), margin.shape))
             if anchor is not None:
-                region, _ = _region_at(margin, anchor)
+                region = _region_at(margin, anchor)
                 if region.any():  # the map agrees with the click: its region is the mask prompt
-                    mask_prompt = _region_logits(region)
                     peak = float(margin[region].max())
+                    if bx is None:
+                        # the structure's other pieces (the other thalamus): the examples say how
+                        # many there are; each gets a positive point at its peak
+                        others = [p for p in _components(margin, None) if not (p[0] & region).any()]
+                        for other, cell, _ in others[: examples.parts() - 1]:
+                            region = region | other
+                            use_points = np.concatenate([use_points, _cell_to_xy(np.array([cell]), encoded)])
+                            use_labels = np.concatenate([use_labels, [1]])
+                    mask_prompt = _region_logits(region)
     first = segmenter.predict_encoded(encoded, use_points, use_labels, use_box, mask_prompt)
     out = _refine(segmenter, encoded, first, use_points, use_labels, use_box) if refine else first
     if use_points is None:
