@@ -66,7 +66,7 @@ def main() -> None:
         row, first = [], None
         for margin, spec in columns:
             # every variant reads the first one's slice embeddings: each slice is encoded once per volume
-            session = VolumeSession(seg, image, spacing=spacing, window=case.window, prefetch=False,
+            session = VolumeSession(seg, image, spacing=spacing, window=case.waveseg_window, prefetch=False,
                                     propagation=rules[args.variants.index(spec)], share_cache_with=first,
                                     cache_mb=1024)
             first = first or session
