@@ -1,9 +1,12 @@
-"""Interactive 2D session: clicks, a box, an existing mask; undo and redo to any depth.
+"""Interactive 2D session: clicks, a box, scribbles, lassos, an existing mask; undo and redo to any depth.
 
 Every action returns the current (H, W) bool mask. The image is encoded once, when first
 needed (and a zoomed crop once per crop when ROI zoom is active); each click is decoded together with all earlier
 clicks, the box, and the previous prediction's logits as the mask prompt (with the clicks pinned
-into it, ``waveseg.click_pinning``), so each click refines the mask, as SAM was trained to do.
+into it, ``waveseg.click_pinning``), so each click refines the mask, as SAM was trained to do. Scribbles are kept and decoded again
+with every later prompt, as clicks are; a lasso edits the mask once, in its own step (its inside
+added or removed, and pinned into the logits that later prompts refine; a first positive lasso
+also becomes the box). Each stroke is one undo step. See ``waveseg.stroke_prompts``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from waveseg.predictor import EncodedImage, Prediction, Segmenter
 from waveseg.preprocess import as_gray_or_rgb, normalize_intensity
 from waveseg.prompts import validate_box, validate_points
 from waveseg.roi import CropCache, next_roi
+from waveseg.stroke_prompts import StrokeRule, force_strokes, lasso_box
+from waveseg.strokes import Stroke, validate_stroke
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class SessionState:
     logits: np.ndarray | None = field(default=None, repr=False)  # (1, 256, 256) in frame `roi`
     roi: tuple[int, int, int, int] | None = None  # crop the logits belong to; None = full image
     score: float | None = None
+    scribbles: tuple[Stroke, ...] = ()  # every scribble so far, in order
 
 
 class InteractiveSession:
@@ -107,21 +113,42 @@ class InteractiveSession:
         """Add a foreground (positive) or background click at pixel (x, y); returns the mask."""
         validate_points([[x, y]], [1], self.image_hw)
         s = self.state
-        return self._push(self._predict(s.points + ((float(x), float(y)),), s.labels + (int(bool(positive)),), s.box, s))
+        return self._push(self._predict(s.points + ((float(x), float(y)),), s.labels + (int(bool(positive)),), s.box, s,
+                                        s.scribbles))
+
+    def add_scribble(self, points_xy, positive: bool = True) -> np.ndarray:
+        """Add a scribble: an (N >= 2, 2) polyline of (x, y) pixels along which the mask should be
+        foreground (positive) or background; one undo step. Returns the mask."""
+        stroke = validate_stroke(points_xy, positive, self.image_hw, closed=False)
+        s = self.state
+        return self._push(self._predict(s.points, s.labels, s.box, s, s.scribbles + (stroke,)))
+
+    def add_lasso(self, polygon_xy, positive: bool = True) -> np.ndarray:
+        """Add a lasso: an (N >= 3, 2) polygon of (x, y) pixels, closed implicitly, whose inside is
+        added to (positive) or removed from (negative) the mask; one undo step. A positive lasso
+        drawn first (no box, no mask yet) also becomes the box. Returns the mask."""
+        stroke = validate_stroke(polygon_xy, positive, self.image_hw, closed=True)
+        s = self.state
+        if not positive and not s.mask.any():
+            raise InvalidPromptError("a negative lasso removes from the mask, and the mask is empty; draw a positive prompt first")
+        box = s.box
+        if positive and box is None and not s.mask.any() and self._stroke_rule.lasso_box:
+            box = tuple(float(v) for v in lasso_box([stroke], self.image_hw))
+        return self._push(self._predict(s.points, s.labels, box, s, s.scribbles, lasso=stroke))
 
     def set_box(self, box: tuple[float, float, float, float]) -> np.ndarray:
         """Set or replace the box (x0, y0, x1, y1); earlier clicks are kept. Returns the mask."""
         b = validate_box(box, self.image_hw)
         s = self.state
         # a new box names a new target: do not feed the old mask back
-        return self._push(self._predict(s.points, s.labels, tuple(float(v) for v in b), None))
+        return self._push(self._predict(s.points, s.labels, tuple(float(v) for v in b), None, s.scribbles))
 
     def clear_box(self) -> np.ndarray:
         """Remove the box; the clicks alone decide the mask (empty if there are none)."""
         s = self.state
-        if not s.points:
+        if not s.points and not s.scribbles:
             return self._push(self._empty_state())
-        return self._push(self._predict(s.points, s.labels, None, None))
+        return self._push(self._predict(s.points, s.labels, None, None, s.scribbles))
 
     def set_mask(self, mask: np.ndarray) -> np.ndarray:
         """Start from an existing (H, W) mask (e.g. a saved segmentation); clicks then refine it."""
@@ -145,6 +172,10 @@ class InteractiveSession:
         return self._push(self._empty_state())
 
     # -- model --------------------------------------------------------------------------
+    @property
+    def _stroke_rule(self) -> StrokeRule:
+        return getattr(self.segmenter, "stroke_rule", None) or StrokeRule()  # a remote segmenter has none
+
     def _encoded(self, roi: tuple[int, int, int, int] | None) -> EncodedImage:
         if roi is None:
             if self._full is None:
@@ -152,12 +183,15 @@ class InteractiveSession:
             return self._full
         return self._crops.get(roi)
 
-    def _predict(self, points: tuple, labels: tuple, box: tuple | None, previous: SessionState | None) -> SessionState:
+    def _predict(self, points: tuple, labels: tuple, box: tuple | None, previous: SessionState | None,
+                 scribbles: tuple[Stroke, ...] = (), lasso: Stroke | None = None) -> SessionState:
         pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+        strokes = list(scribbles) + ([lasso] if lasso is not None else [])
         prev_mask = previous.mask if previous is not None else None
         extent_mask = prev_mask if self.roi_zoom is True or self.auto_zoom_on_mask else None
+        extent_pts = np.concatenate([pts] + [s.xy.astype(np.float32) for s in strokes])  # the crop must frame the strokes too
         roi = next_roi(None if previous is None else previous.roi, None if box is None else np.asarray(box), extent_mask,
-                       pts, self.image_hw, self.roi_zoom, keep=self.keep_crop)
+                       extent_pts, self.image_hw, self.roi_zoom, keep=self.keep_crop)
         ox, oy = (roi[0], roi[1]) if roi else (0, 0)
         encoded = self._encoded(roi)
         mask_input = None
@@ -171,9 +205,13 @@ class InteractiveSession:
             labels=np.asarray(labels) if len(pts) else None,
             box=None if box is None else np.asarray(box) - [ox, oy, ox, oy],
             mask_input=mask_input,
+            scribbles=[st.shifted(ox, oy) for st in scribbles] or None,
+            lasso=None if lasso is None else lasso.shifted(ox, oy),
         )
         mask = out.mask
         if roi is not None:
             mask = np.zeros(self.image_hw, dtype=bool)
             mask[roi[1] : roi[3], roi[0] : roi[2]] = out.mask
-        return SessionState(points, labels, box, mask, out.logits, roi, out.score)
+            if strokes and self._stroke_rule.force:  # strokes' parts outside the crop
+                mask = force_strokes(mask, strokes, self.image_hw)
+        return SessionState(points, labels, box, mask, out.logits, roi, out.score, tuple(scribbles))

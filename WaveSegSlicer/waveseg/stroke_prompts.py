@@ -136,10 +136,9 @@ def apply_stroke_prompts(strokes: Sequence[Stroke], points, box, mask_logits: to
     xy, labels = stroke_tokens(strokes, hw, rule)
     if len(xy):
         points = (xy, labels) if points is None else (np.concatenate([points[0], xy]), np.concatenate([points[1], labels]))
-    first = box is None and mask_logits is None
     lasso = next((s for s in strokes if s.closed), None)
-    if first and lasso is not None and lasso.positive:
-        if rule.lasso_box:
+    if mask_logits is None and lasso is not None and lasso.positive:  # the first prompt of a mask
+        if rule.lasso_box and box is None:
             box = lasso_box(strokes, hw)
         if rule.lasso_mask:
             inside = frame_pixels(lasso, geometry)
