@@ -3,6 +3,7 @@
     vs = seg.volume_session(volume_zyx, spacing=(sx, sy, sz))
     vs.box3d((i0, j0, k0), (i1, j1, k1))          # middle slice from the box, then propagate
     vs.click((i, j, k), positive=False)           # refine that slice, re-propagate the change
+    vs.scribble(axis, index, polyline_xy); vs.lasso(axis, index, polygon_xy, positive=False)  # volume_strokes
     vs.undo(); vs.redo()
     vs.mask                                       # (Z, Y, X) bool
 
@@ -27,6 +28,7 @@ from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
 from waveseg.propagation import PropagationRule, StopState, next_prompt, stop_reason
 from waveseg.volume_geometry import SlicePixels, put_slice, take_slice, voxel_to_slice
+from waveseg.volume_strokes import StrokeActions
 
 SETTLED_DICE = 0.97  # re-propagation stops where the new mask agrees this well with the old one
 # The next-slice prompt and the stop rules (their thresholds and the measurements behind them) are in
@@ -64,7 +66,7 @@ def _clicks_missed(mask2d: np.ndarray, points: Sequence[Sequence[float]], labels
                for (x, y), label in zip(points, labels))
 
 
-class VolumeSession:
+class VolumeSession(StrokeActions):
     """Interactive 3D segmentation of one (Z, Y, X) volume with a ``Segmenter``.
 
     Arguments:

@@ -1,0 +1,101 @@
+"""Scribbles and lassos in a ``VolumeSession`` (a mixin, so volume.py keeps one concept per file).
+
+    vs.scribble(axis, index, polyline_xy, positive=True)   # refine that slice, re-propagate like a click
+    vs.lasso(axis, index, polygon_xy, positive=False)      # remove the polygon's inside on that slice
+
+Strokes are in the slice-local (x, y) pixels of ``take_slice(volume, axis, index)`` (axis 0
+axial, 1 coronal, 2 sagittal; ``volume_geometry.voxel_to_slice`` maps a voxel (i, j, k) there).
+They are resampled to the square pixels the model sees, as clicks are. Each is one undo step: the
+slice is decoded with its earlier clicks, box and scribbles, the previous logits (or mask) as the
+mask prompt, the new stroke (``waveseg.stroke_prompts``), then locked, and the change propagates
+until it dies out (``VolumeSession.click``'s rule). Known limit: a later ``click`` on the slice
+refines from the logits, which keep the strokes pinned, but does not send the scribbles' tokens again.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from waveseg.errors import InvalidPromptError
+from waveseg.stroke_prompts import StrokeRule, force_strokes, lasso_box
+from waveseg.strokes import Stroke, validate_stroke
+from waveseg.volume_geometry import take_slice
+
+
+class StrokeActions:
+    """``scribble`` and ``lasso`` for ``VolumeSession`` (uses its slices, cache, history and propagation)."""
+
+    def scribble(self, axis: int, index: int, polyline_xy: Sequence[Sequence[float]] | np.ndarray, positive: bool = True,
+                 repropagate: bool = True, progress: Callable[[int, int], None] | None = None,
+                 cancel: Callable[[], bool] | None = None):
+        """Add a scribble ((N >= 2, 2) slice-local (x, y) pixels) on slice ``index`` across ``axis``;
+        returns the ``PropagationReport`` of the re-propagation."""
+        return self._stroke(axis, index, polyline_xy, positive, False, repropagate, progress, cancel)
+
+    def lasso(self, axis: int, index: int, polygon_xy: Sequence[Sequence[float]] | np.ndarray, positive: bool = True,
+              repropagate: bool = True, progress: Callable[[int, int], None] | None = None,
+              cancel: Callable[[], bool] | None = None):
+        """Add (positive) or remove (negative) a polygon's inside ((N >= 3, 2) slice-local (x, y)
+        pixels, closed implicitly) on slice ``index`` across ``axis``; a first positive lasso on an
+        empty slice also becomes the slice's box. Returns the ``PropagationReport``."""
+        return self._stroke(axis, index, polygon_xy, positive, True, repropagate, progress, cancel)
+
+    def _stroke(self, axis, index, xy, positive, closed, repropagate, progress, cancel):
+        from waveseg.volume import PropagationReport  # here: volume imports this module
+
+        self._check_slice(axis, index)
+        key = (axis, index)
+        current = take_slice(self.mask, axis, index)
+        stroke = validate_stroke(xy, positive, current.shape, closed)
+        rule = getattr(self.segmenter, "stroke_rule", None) or StrokeRule()
+        prompts = self._prompts.get(key, {"box": None, "points": [], "labels": []})
+        scribbles = list(prompts.get("scribbles", ()))
+        previous = self._logits.get(key)
+        if previous is None and current.any():
+            previous = current.copy()
+        if closed and not positive and previous is None:
+            raise InvalidPromptError(f"a negative lasso removes from the mask, and slice {index} of axis {axis} is empty")
+        box = prompts["box"]
+        if closed and positive and box is None and previous is None and rule.lasso_box:
+            box = [float(v) for v in lasso_box([stroke], current.shape)]
+        if not closed:
+            scribbles.append(stroke)
+        step = self._begin()
+        mask2d, out = self._predict_strokes(axis, index, prompts["points"], prompts["labels"], box, previous, scribbles,
+                                            stroke if closed else None, rule)
+        self._prompts[key] = {"box": box, "points": prompts["points"], "labels": prompts["labels"], "score": out.score,
+                              "scribbles": scribbles}
+        self._logits[key] = out.logits
+        self._write(step, axis, index, mask2d)
+        self.locked.add(key)
+        report = PropagationReport()
+        if repropagate and mask2d.any():
+            report = self._propagate(step, axis, index, (0, self.volume.shape[axis] - 1), progress, cancel, settle=True)
+        self._commit(step)
+        return report
+
+    def _predict_strokes(self, axis, index, points, labels, box, previous, scribbles: list[Stroke],
+                         lasso: Stroke | None, rule: StrokeRule):
+        """One slice decoded with clicks, box, mask prompt and strokes, in the model's square pixels;
+        returns (native (H, W) mask, ``Prediction``)."""
+        px = self._pixels(axis)
+
+        def square(s: Stroke) -> Stroke:
+            return Stroke(px.xy_to_square(s.xy).astype(np.float64), s.positive, s.closed)
+
+        if previous is not None and previous.dtype == bool:
+            previous = px.mask_to_square(previous)
+        out = self.segmenter.predict_encoded(
+            self._cache.get((axis, index)),
+            points=px.xy_to_square(np.asarray(points, np.float32)) if len(points) else None,
+            labels=np.asarray(labels) if len(points) else None,
+            box=None if box is None else px.xy_to_square(np.asarray(box, np.float32).reshape(2, 2)).reshape(4),
+            mask_input=previous, scribbles=[square(s) for s in scribbles] or None,
+            lasso=None if lasso is None else square(lasso))
+        mask2d = px.mask_to_native(out.mask)
+        strokes = scribbles + ([lasso] if lasso is not None else [])
+        if rule.force and strokes:  # exact at the slice's own pixels, after resampling back
+            mask2d = force_strokes(mask2d, strokes, mask2d.shape)
+        return mask2d, out
