@@ -46,6 +46,14 @@ def pytest_configure(config):
         faulthandler.enable(file=config._waveseg_crash_log, all_threads=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _graph_cache(tmp_path_factory):
+    """Exported onnxruntime graphs (waveseg.graph_cache) go to a folder of this run, shared by its
+    tests and the subprocesses they start, never to the user's ~/.cache."""
+    os.environ["WAVESEG_CACHE"] = str(tmp_path_factory.mktemp("waveseg-cache"))
+    yield
+
+
 @pytest.fixture(scope="session")
 def sample_volume():
     return read_image(SAMPLE_T1)

@@ -41,17 +41,19 @@ class PromptDecoder:
         self._graph = self._many_graph = self._terms_graph = self._first_graph = None
         if use_onnx(runtime, model):
             points_axis = {"point_coords": {1: "points"}, "point_labels": {1: "points"}}
+            # names: the disk cache's key for what each graph computes from the same decoder weights
             self._graph = OnnxGraph(lambda: self._single, _INPUTS, _OUTPUTS, watched=self._watched,
-                                    dynamic_axes=points_axis, required=runtime == "onnx")
+                                    dynamic_axes=points_axis, required=runtime == "onnx", name="decode single, prompt side re-associated")
             self._many_graph = OnnxGraph(lambda: self._single_many, _INPUTS, _OUTPUTS, watched=self._watched,
-                                         dynamic_axes=points_axis, required=runtime == "onnx")
+                                         dynamic_axes=points_axis, required=runtime == "onnx", name="decode single, image projected")
             # eval() matters beyond these wrappers: torch.onnx.export restores the exported module's
             # training flag recursively afterwards, which would put the whole model in training mode
             terms = _ImageTerms(self._single).eval()
-            self._terms_graph = OnnxGraph(lambda: terms, ("embedding",), _INPUTS[:4], watched=self._watched, required=runtime == "onnx")
+            self._terms_graph = OnnxGraph(lambda: terms, ("embedding",), _INPUTS[:4], watched=self._watched, required=runtime == "onnx",
+                                          name="decode image terms")
             first = _FirstDecode(self._single).eval()
             self._first_graph = OnnxGraph(lambda: first, _FIRST_INPUTS, _OUTPUTS, watched=self._watched,
-                                          dynamic_axes=points_axis, required=runtime == "onnx")
+                                          dynamic_axes=points_axis, required=runtime == "onnx", name="decode single, an image's first")
         self._image: tuple[torch.Tensor, tuple] | None = None  # (embedding, weights key) decoded last
         self._terms: tuple[torch.Tensor, ...] | None = None  # its image terms, from its second decode on
 

@@ -2,8 +2,11 @@
 
 On this project's 2-core CPU onnxruntime runs the wave-gms encoder and WaveSeg's per-click
 decoder about 1.2x faster than torch eager (scripts/bench_engine.py). The graph is exported from the
-module's current weights in memory (well under a second) and re-exported when any watched
-parameter is replaced or changed in place (adaptation, a profile), so a stale graph is never run.
+module's current weights in memory and re-exported when any watched parameter is replaced or
+changed in place (adaptation, a profile), so a stale graph is never run. Exported graphs are kept
+on disk (``waveseg.graph_cache``), keyed by a hash of the watched modules' tensors as they are in
+memory: a later process with the same weights reads the graph back instead of exporting it again
+(seconds at first use: tracing, and importing ``torch.onnx`` and ``onnx``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
+from waveseg import graph_cache
 from waveseg.errors import WaveSegError
+
+OPSET = 17
 
 
 def onnxruntime_available() -> bool:
@@ -58,17 +64,22 @@ class OnnxGraph:
       watched: returns the modules whose parameters the graph depends on (default: the module).
       dynamic_axes: as for ``torch.onnx.export``.
       required: raise when the export fails (else warn once and return None from then on).
+      name: what the graph computes beyond the watched weights, for the disk cache's key (default:
+        the module's class); two graphs of the same class that compute differently from the same
+        weights (options, a different output) must be given different names.
     """
 
     def __init__(self, module: Callable[[], torch.nn.Module], inputs: tuple[str, ...], outputs: tuple[str, ...],
                  watched: Callable[[], Iterable[torch.nn.Module]] | None = None, dynamic_axes: dict | None = None,
-                 threads: int | None = None, required: bool = False) -> None:
+                 threads: int | None = None, required: bool = False, name: str | None = None) -> None:
         self.module, self.inputs, self.outputs = module, inputs, outputs
+        self.name = name
         self.watched = watched or (lambda: [self.module()])
         self.dynamic_axes = dynamic_axes
         self.threads = threads or torch.get_num_threads()
         self.required = required
         self.failed = False
+        self.loaded_from_cache = False  # whether the current session's graph was read from the disk cache
         self._session = None
         self._key: tuple | None = None
         self._lock = threading.Lock()  # the prefetch thread may encode while the main thread does
@@ -87,22 +98,41 @@ class OnnxGraph:
         key = weights_key(watched) if key is None else key
         with self._lock:
             if self._session is None or self._key != key:
-                self._session, self._key = self._export(tensors), key
+                self._session, self._key = self._session_for(tensors, watched), key
             session = self._session
         if session is None:
             return None
         return session.run(None, {name: t.numpy() for name, t in zip(self.inputs, tensors)})
 
-    def _export(self, example: tuple[torch.Tensor, ...]):
-        import onnxruntime as ort
+    def _session_for(self, example: tuple[torch.Tensor, ...], watched: list[torch.nn.Module]):
+        """An onnxruntime session for the current weights: from the disk cache, else exported (and cached)."""
+        module = self.module()
+        name = self.name or f"{type(module).__module__}.{type(module).__qualname__}"
+        key = graph_cache.graph_key(name, self.inputs, self.outputs, self.dynamic_axes, example, watched, OPSET)
+        graph = graph_cache.load(key)
+        if graph is not None:
+            try:
+                session = self._ort_session(graph)
+                self.loaded_from_cache = True
+                return session
+            except Exception:  # digest matched but onnxruntime refuses it (e.g. written by an incompatible version)
+                graph_cache.discard(key)
+        self.loaded_from_cache = False
+        graph = self._export(example)
+        if graph is None:
+            return None
+        session = self._ort_session(graph)
+        graph_cache.store(key, graph)  # only a graph onnxruntime accepted
+        return session
 
+    def _export(self, example: tuple[torch.Tensor, ...]) -> bytes | None:
         buffer = io.BytesIO()
         try:
             # grad mode on: without it nn.MultiheadAttention takes its fused fast path, which has no ONNX form
             with torch.inference_mode(False), torch.enable_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tracer warnings about constant shapes: fixed-size model inputs
                 example = tuple(t.clone() for t in example)  # inference tensors cannot be traced
-                torch.onnx.export(self.module(), example, buffer, opset_version=17, dynamo=False, input_names=list(self.inputs),
+                torch.onnx.export(self.module(), example, buffer, opset_version=OPSET, dynamo=False, input_names=list(self.inputs),
                                   output_names=list(self.outputs), dynamic_axes=self.dynamic_axes)
         except Exception as exc:  # e.g. a torch build whose exporter needs packages not installed, an unsupported op
             if self.required:
@@ -110,9 +140,14 @@ class OnnxGraph:
             warnings.warn(f"running {type(self.module()).__name__} in torch: the ONNX export failed ({exc})", RuntimeWarning, stacklevel=4)
             self.failed = True
             return None
+        return buffer.getvalue()
+
+    def _ort_session(self, graph: bytes):
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         # torch runs just before and after each call: onnxruntime's threads must not spin-wait
         # for work between calls, or they take the cores from torch (measured: 44 -> 30 ms per click).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
