@@ -45,7 +45,7 @@ from waveseg.prompts import validate_box, validate_points
 RULES = ("margin", "persam")
 # Below these a no-prompt proposal is flagged as low confidence (measured: scripts/bench_in_context.py
 # --absent, structure-free slices against slices with the structure; see docs/benchmarks.md).
-CONFIDENCE_MARGIN = 0.02  # the region's peak foreground-minus-background similarity
+CONFIDENCE_MARGIN = 0.04  # the region's peak foreground-minus-background similarity
 CONFIDENCE_SCORE = 0.5  # the decoder's predicted IoU of the proposal
 REGION_LEVEL = 0.3  # fraction of the peak margin that bounds the coarse mask prompt (measured)
 NEGATIVE_RING = 3  # cells around the region in which the negative point is looked for

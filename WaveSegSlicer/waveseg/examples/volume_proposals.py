@@ -1,0 +1,92 @@
+"""Proposals in a volume session: from its accepted slices, or from a saved example set.
+
+    report = propose_other_slices(vs, axis=0)                 # examples: the slices the user locked
+    report = propose_volume(vs, load_example_set("site-thalamus", seg), axis=0)
+    vs.undo()                                                  # one undo step for the whole action
+
+Each not-yet-locked slice across ``axis`` gets the no-prompt proposal of
+``waveseg.examples.proposal.propose``; a proposal flagged low-confidence (the structure looks
+absent) leaves its slice as it was. Proposed slices are not locked: they are suggestions that
+propagation and the user may overwrite, and the proposal's logits are kept as the slice's last
+prediction, so the user's next click on it refines the proposal (``VolumeSession.click``), the
+usual way. The work goes through the session's own history (``_begin`` / ``_write`` /
+``_commit``), so undo and redo treat it like any other edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from waveseg.errors import InvalidPromptError, ModelFileError
+from waveseg.examples.example_set import ExampleSet, encoder_fingerprint
+from waveseg.examples.proposal import propose
+from waveseg.volume_geometry import take_slice
+
+
+@dataclass
+class ProposalReport:
+    """What a volume proposal did: slices written, slices left alone as low-confidence, cancelled."""
+
+    written: list[int] = field(default_factory=list)
+    low_confidence: list[int] = field(default_factory=list)
+    cancelled: bool = False
+
+
+def session_examples(vs, axis: int = 0, slices: Sequence[int] | None = None, structure: str = "") -> ExampleSet:
+    """An ``ExampleSet`` from a ``VolumeSession``'s slices across ``axis``: the given ``slices``,
+    else every locked (prompted, edited or accepted) slice whose mask is not empty."""
+    if axis not in (0, 1, 2):
+        raise InvalidPromptError(f"axis must be 0, 1 or 2; got {axis}")
+    if slices is None:
+        slices = sorted(i for a, i in vs.locked if a == axis and take_slice(vs.mask, axis, i).any())
+    if not slices:
+        raise InvalidPromptError("no annotated slice to learn from: segment or accept at least one slice first")
+    px = vs._pixels(axis)
+    encoded = [vs._cache.get((axis, int(i))) for i in slices]
+    masks = [px.mask_to_square(take_slice(vs.mask, axis, int(i))) for i in slices]
+    return ExampleSet.from_encoded(vs.segmenter, encoded, masks, structure)
+
+
+def propose_volume(vs, examples: ExampleSet, axis: int = 0, slices: Sequence[int] | None = None,
+                   progress: Callable[[int, int], None] | None = None,
+                   cancel: Callable[[], bool] | None = None) -> ProposalReport:
+    """Propose ``examples``' structure on the unlocked ``slices`` across ``axis`` (default: all) of
+    the ``VolumeSession`` ``vs``, as one undoable step; refuses a set made with another model.
+    A cancel keeps what was written so far (one step, undoable)."""
+    if examples.fingerprint != encoder_fingerprint(vs.segmenter):
+        raise ModelFileError(f"the example set was made with model {examples.model_name!r}, not with this session's "
+                             f"{vs.segmenter.card.name!r}; make it again with this model")
+    if axis not in (0, 1, 2):
+        raise InvalidPromptError(f"axis must be 0, 1 or 2; got {axis}")
+    todo = [int(i) for i in (range(vs.volume.shape[axis]) if slices is None else slices) if (axis, int(i)) not in vs.locked]
+    for i in todo:
+        vs._check_slice(axis, i)
+    px = vs._pixels(axis)
+    report = ProposalReport()
+    step = vs._begin()
+    for n, index in enumerate(todo):
+        if cancel is not None and cancel():
+            report.cancelled = True
+            break
+        vs._prefetch_ahead(axis, index, 1, (0, vs.volume.shape[axis] - 1))
+        proposal = propose(vs.segmenter, vs._cache.get((axis, index)), examples)
+        if proposal.confident:
+            vs._write(step, axis, index, px.mask_to_native(proposal.mask))
+            vs._logits[(axis, index)] = proposal.prediction.logits
+            vs._prompts[(axis, index)] = {"box": None, "points": [], "labels": [], "score": proposal.prediction.score}
+            report.written.append(index)
+        else:
+            report.low_confidence.append(index)
+        if progress is not None:
+            progress(n + 1, len(todo))
+    vs._commit(step)
+    return report
+
+
+def propose_other_slices(vs, axis: int = 0, slices: Sequence[int] | None = None, structure: str = "",
+                         progress: Callable[[int, int], None] | None = None,
+                         cancel: Callable[[], bool] | None = None) -> ProposalReport:
+    """Propose on the unlocked slices across ``axis`` from the session's own locked, non-empty
+    slices (``session_examples``); one undoable step."""
+    return propose_volume(vs, session_examples(vs, axis, structure=structure), axis, slices, progress, cancel)
