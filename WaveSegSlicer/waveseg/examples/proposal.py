@@ -29,7 +29,7 @@ rates poorly; ``confident`` is False below the thresholds measured by ``scripts/
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -66,6 +66,7 @@ class Proposal:
     points: np.ndarray
     labels: np.ndarray
     similarity: SimilarityMap
+    evidence: dict = field(default_factory=dict)  # further signals (benchmarks): mask_margin, area_ratio
 
     @property
     def mask(self) -> np.ndarray:
@@ -139,8 +140,8 @@ def _refine(segmenter: Segmenter, encoded: EncodedImage, first: Prediction, poin
     """PerSAM's cascaded post-refinement 2: the first mask's logits and box (or the user's box)."""
     if box is None:
         rows, cols = np.nonzero(first.mask)
-        if rows.size == 0:
-            return first
+        if rows.size == 0 or rows.max() == rows.min() or cols.max() == cols.min():
+            return first  # nothing, or a line of pixels: no box to refine with
         box = np.array([cols.min(), rows.min(), cols.max(), rows.max()], np.float32)
     return segmenter.predict_encoded(encoded, points, labels, box, first.logits)
 
@@ -226,4 +227,15 @@ def propose(segmenter: Segmenter, encoded: EncodedImage, examples: ExampleSet,
         use_points, use_labels = np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
     confident = bool(peak >= CONFIDENCE_MARGIN and out.score >= CONFIDENCE_SCORE and out.mask.any())
     return Proposal(out, (peak, float(out.score)), confident, np.asarray(use_points, np.float32),
-                    np.asarray(use_labels, np.int64), sim)
+                    np.asarray(use_labels, np.int64), sim, _evidence(out, margin, examples, encoded))
+
+
+def _evidence(out: Prediction, margin: np.ndarray, examples: ExampleSet, encoded: EncodedImage) -> dict:
+    """The mean margin under the proposed mask's cells, and its area over the examples' mean area
+    (both as fractions of the image): signals of absence that the benchmark weighs."""
+    logits = out.logits[0] > 0  # (256, 256) model frame
+    cells = logits.reshape(64, CELL, 64, CELL).mean(axis=(1, 3)) >= 0.5
+    rh, rw = encoded.geometry.resized_hw
+    area = float(logits.sum()) / float(rh * rw)
+    return {"mask_margin": float(margin[cells & np.isfinite(margin)].mean()) if (cells & np.isfinite(margin)).any() else 0.0,
+            "area_ratio": area / max(examples.mean_area_fraction(), 1e-6)}
