@@ -63,7 +63,7 @@ def main() -> None:
         truth = data["masks"][m]
         for name, rule in RULES.items():
             seg.stroke_rule = rule
-            for k, v in stroke_protocol.run(seg, encoded[s], truth, args.seed + int(m)).items():
+            for k, v in stroke_protocol.run(seg, data["images"][s], encoded[s], truth, args.seed + int(m)).items():
                 results[name][k].append(v)
     print(f"{len(chosen)} masks, model {seg.card.name}, {time.perf_counter() - start:.0f} s")
     print("| rule | 1 scribble | 3 | 5 | to 0.85 | lasso | lasso + 1 | lasso + 3 | to 0.85 |")

@@ -13,6 +13,10 @@ All models run in this one process on the same held-out slices and prompts:
   * median encoder time and median per-click decoder time, and their ratios to LiteMedSAM;
   * NSD (normalised surface Dice at a 2-pixel tolerance, MONAI's ``compute_surface_dice`` through
     ``waveseg.metrics.surface_dice``) of the box, jittered box, 5-click and box + 5-click masks;
+  * scribbles and lasso (issue #26, ``scripts/stroke_protocol.py``): ScribblePrompt's protocol (a
+    scribble in the largest error region at each step) and one noisy-outline lasso + 3 scribbles:
+    Dice after 1/3/5 scribbles and interactions to reach Dice 0.85 beside the clicks'; ``--no-roi``
+    skips the ROI-zoom session protocols (to keep a stroke run short);
   * with ``--by-modality``: the same numbers per modality and per (modality, source), with n and the
     number of patients, and the gaps to the goals of issue #23 (``scripts/modality_report.py``).
 Slices are the model-frame slices of ``scripts/build_slices.py`` (test part); several ``--slices``
@@ -38,6 +42,7 @@ import numpy as np
 from tqdm import tqdm
 
 import modality_report
+import stroke_protocol
 from scripts_common import VOLUMES
 from waveseg.metrics import dice, iou, surface_dice
 from waveseg.predictor import Segmenter
@@ -99,7 +104,8 @@ def chosen_masks(data: dict, limit: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(limit, n)).astype(int))
 
 
-def evaluate(seg: Segmenter, data, limit: int, seed: int, label: str, chosen: np.ndarray | None = None) -> dict:
+def evaluate(seg: Segmenter, data, limit: int, seed: int, label: str, chosen: np.ndarray | None = None,
+             roi: bool = True) -> dict:
     """Per-mask results of every protocol step; ``chosen`` (mask indices) overrides ``limit``."""
     rng = np.random.default_rng(seed)
     results = defaultdict(list)
@@ -135,10 +141,13 @@ def evaluate(seg: Segmenter, data, limit: int, seed: int, label: str, chosen: np
             box_5clicks = click_loop(seg, encoded, truth, box, 5, click_times)[-1]
             results["box_5clicks"].append(dice(box_5clicks, truth))
             results["nsd_box_5clicks"].append(surface_dice(box_5clicks, truth))
-            zoomed = zoom_click_loop(seg, image, truth, None, MAX_CLICKS)
-            results["click5_roi"].append(dice(zoomed[4], truth))
-            results["noc85_roi"].append(clicks_to_reach(zoomed, truth, 0.85))
-            results["box_5clicks_roi"].append(dice(zoom_click_loop(seg, image, truth, box, 5)[-1], truth))
+            if roi:
+                zoomed = zoom_click_loop(seg, image, truth, None, MAX_CLICKS)
+                results["click5_roi"].append(dice(zoomed[4], truth))
+                results["noc85_roi"].append(clicks_to_reach(zoomed, truth, 0.85))
+                results["box_5clicks_roi"].append(dice(zoom_click_loop(seg, image, truth, box, 5)[-1], truth))
+            for key, curve in stroke_protocol.run(seg, image, encoded, truth, seed + int(m)).items():
+                results[key].append(curve)
             results["structure"].append(str(data["mask_name"][m]))
             results["mask_index"].append(m)
             bar.update(1)
@@ -154,12 +163,18 @@ def summarize(r: dict) -> dict:
         "n": len(r["box"]), "box_fill": np.mean(r["box_fill"]), "box": np.mean(r["box"]), "box_jitter": np.mean(r["box_jitter"]),
         "box_roi": np.mean(r["box_roi"]), "click1": curve[:, 0].mean(), "click3": curve[:, 2].mean(), "click5": curve[:, 4].mean(),
         "noc85": np.mean(r["noc85"]), "noc90": np.mean(r["noc90"]), "box_5clicks": np.mean(r["box_5clicks"]),
-        "click5_roi": np.mean(r["click5_roi"]), "noc85_roi": np.mean(r["noc85_roi"]), "box_5clicks_roi": np.mean(r["box_5clicks_roi"]),
+        "click5_roi": _mean(r["click5_roi"]), "noc85_roi": _mean(r["noc85_roi"]), "box_5clicks_roi": _mean(r["box_5clicks_roi"]),
         "nsd_box": np.mean(r["nsd_box"]), "nsd_box_jitter": np.mean(r["nsd_box_jitter"]),
         "nsd_click5": np.mean(r["nsd_click5"]), "nsd_box_5clicks": np.mean(r["nsd_box_5clicks"]),
         "enc_ms": r["enc_ms"], "click_ms": r["click_ms"], "curve": curve.mean(axis=0),
         "by_structure": _by_structure(r, curve),
+        **({"strokes": stroke_protocol.summarize(r)} if r.get("scribble_curve") else {}),
     }
+
+
+def _mean(values: list) -> float:
+    """The mean, or NaN for a protocol that was skipped (``--no-roi``)."""
+    return float(np.mean(values)) if len(values) else float("nan")
 
 
 def _by_structure(r: dict, curve: np.ndarray) -> dict:
@@ -183,10 +198,15 @@ def main() -> None:
                         help="also report per modality and per (modality, source), with n and patients")
     parser.add_argument("--per-group", type=int, default=None,
                         help="with --by-modality: at most this many masks per (modality, source), evenly spread")
+    parser.add_argument("--no-roi", action="store_true", help="skip the ROI-zoom session protocols (shorter runs)")
     parser.add_argument("--report", default=DEFAULT_REPORT)
     parser.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"],
                         help="where encoders and decoders run, the same for every model (Segmenter's runtime)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: no thrashing on shared cores)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     data = modality_report.load_slices(args.slices)
     chosen = modality_report.choose_per_group(data, args.per_group) if args.by_modality and args.per_group else None
     summaries, per_mask = {}, {}
@@ -197,7 +217,7 @@ def main() -> None:
         label = seg.card.name if name != "litemedsam" else "litemedsam"
         if label in summaries:  # two versions of one model: tell them apart by their folder
             label = f"{label} ({Path(name).parent.name})"
-        per_mask[label] = evaluate(seg, data, args.limit, args.seed, label, chosen)
+        per_mask[label] = evaluate(seg, data, args.limit, args.seed, label, chosen, roi=not args.no_roi)
         summaries[label] = summarize(per_mask[label])
     ref = summaries.get("litemedsam")
     default_slices = [Path(p) for p in args.slices] == [DEFAULT_SLICES]
@@ -207,7 +227,7 @@ def main() -> None:
     lines = [
         "# WaveSeg benchmark (held-out data)", "",
         f"Command: `.venv/bin/python scripts/evaluate.py --models {' '.join(args.models)}{limit_shown} --runtime {args.runtime}{by_modality}"
-        f"{'' if args.report == DEFAULT_REPORT else ' --report ' + args.report}"
+        f"{' --no-roi' if args.no_roi else ''}{'' if args.report == DEFAULT_REPORT else ' --report ' + args.report}"
         f"{'' if default_slices else ' --slices ' + slices_shown}`", "",
         f"Runtime: {seg.runtime} (encoders and per-click decoder, the same for every model). Click pinning: "
         f"{'on' if seg.pin_clicks else 'off'} (Segmenter's default; see scripts/bench_click_pinning.py).", "",
@@ -232,6 +252,8 @@ def main() -> None:
         cells = [" / ".join(f"{v:.2f}" for v in s["by_structure"][name][1:4]) + f"; {s['by_structure'][name][4]:.1f}"
                  for s in summaries.values()]
         lines.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
+    if all("strokes" in s for s in summaries.values()):
+        lines += [""] + stroke_protocol.table({label: s["strokes"] for label, s in summaries.items()})
     grouped = modality_report.group_summaries(per_mask, data, summarize) if args.by_modality else None
     if grouped:
         lines += modality_report.tables(grouped)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 from waveseg.metrics import dice
-from waveseg.stroke_prompts import lasso_box, parse_strokes
 from waveseg.stroke_simulation import next_scribble, noisy_outline
 
 MAX_SCRIBBLES = 10
@@ -23,25 +22,21 @@ LASSO_SCRIBBLES = 3
 TARGET_DICE = 0.85
 
 
-def scribble_loop(seg, encoded, truth: np.ndarray, n_steps: int, rng: np.random.Generator,
+def scribble_loop(seg, image: np.ndarray, encoded, truth: np.ndarray, n_steps: int, rng: np.random.Generator,
                   lasso: np.ndarray | None = None) -> list[np.ndarray]:
-    """Masks after each step: the lasso first (if given), then ``n_steps`` corrective scribbles."""
-    scribbles, logits, prediction, masks, box = [], None, None, [], None
+    """Masks after each step through ``InteractiveSession`` (the user's path: strokes kept, a
+    corrective stroke's change kept near it), without ROI zoom, as the click protocol: the lasso
+    first (if given), then ``n_steps`` corrective scribbles. ``encoded``: ``seg.encode(image)``."""
+    session = seg.session(image, roi_zoom=False)
+    session._full = encoded  # the image's embedding, computed once for all protocols (the session would encode the same)
+    masks, prediction = [], None
     if lasso is not None:
-        out = seg.predict_encoded(encoded, lasso=(lasso, True))
-        prediction, logits = out.mask, out.logits
+        prediction = session.add_lasso(lasso, positive=True)
         masks.append(prediction)
-        if seg.stroke_rule.lasso_box:  # the first lasso's box stays a prompt, as a box does (InteractiveSession.add_lasso)
-            hw = encoded.geometry.original_hw
-            box = lasso_box(parse_strokes(None, (lasso, True), hw), hw)
     for _ in range(n_steps):
         scribble = next_scribble(prediction, truth, rng)
-        if scribble is None:
-            masks.append(prediction)
-            continue
-        scribbles.append(scribble)
-        out = seg.predict_encoded(encoded, box=box, scribbles=scribbles, mask_input=logits)
-        prediction, logits = out.mask, out.logits
+        if scribble is not None:
+            prediction = session.add_scribble(*scribble)
         masks.append(prediction)
     return masks
 
@@ -51,24 +46,25 @@ def to_reach(curve: list[float], target: float = TARGET_DICE) -> int:
     return next((i + 1 for i, d in enumerate(curve) if d >= target), len(curve) + 1)
 
 
-def run(seg, encoded, truth: np.ndarray, seed: int) -> dict[str, list[float]]:
+def run(seg, image: np.ndarray, encoded, truth: np.ndarray, seed: int) -> dict[str, list[float]]:
     """Dice curves of both protocols on one mask: {"scribble_curve": [...], "lasso_curve": [...]}."""
     rng = np.random.default_rng(seed)
-    scribbles = scribble_loop(seg, encoded, truth, MAX_SCRIBBLES, rng)
+    scribbles = scribble_loop(seg, image, encoded, truth, MAX_SCRIBBLES, rng)
     outline = noisy_outline(truth, rng)
-    lasso = scribble_loop(seg, encoded, truth, LASSO_SCRIBBLES, rng, lasso=outline)
+    lasso = scribble_loop(seg, image, encoded, truth, LASSO_SCRIBBLES, rng, lasso=outline)
     return {"scribble_curve": [dice(m, truth) for m in scribbles], "lasso_curve": [dice(m, truth) for m in lasso]}
 
 
 def summarize(r: dict) -> dict:
     """Means over masks; r has "scribble_curve", "lasso_curve" and "curve" (the clicks' Dice) lists."""
     s, lasso, clicks = (np.array(r[k]) for k in ("scribble_curve", "lasso_curve", "curve"))
-    return {"scribble1": s[:, 0].mean(), "scribble3": s[:, 2].mean(), "scribble5": s[:, 4].mean(),
+    out = {"scribble1": s[:, 0].mean(), "scribble3": s[:, 2].mean(), "scribble5": s[:, 4].mean(),
             "lasso": lasso[:, 0].mean(), "lasso_1": lasso[:, 1].mean(), "lasso_3": lasso[:, 3].mean(),
             "click5_dice": clicks[:, 4].mean(), "click3_dice": clicks[:, 2].mean(),
             "noi_click": np.mean([to_reach(c[:MAX_SCRIBBLES]) for c in clicks]),
             "noi_scribble": np.mean([to_reach(c) for c in s]), "noi_lasso": np.mean([to_reach(c) for c in lasso]),
             "scribble_curve": s.mean(axis=0), "lasso_curve_mean": lasso.mean(axis=0)}
+    return {k: v.tolist() if isinstance(v, np.ndarray) else float(v) for k, v in out.items()}  # JSON-ready
 
 
 def table(summaries: dict[str, dict]) -> list[str]:

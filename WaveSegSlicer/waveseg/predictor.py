@@ -292,7 +292,7 @@ class Segmenter:
         masks = np.zeros((len(out.masks), *hw), bool)
         masks[:, y0:y1, x0:x1] = out.masks
         if strokes and self.stroke_rule.force:  # the parts of strokes outside the crop too
-            masks = finish_strokes(masks, None, strokes, geometry)[0]
+            masks = finish_strokes(masks, None, strokes, geometry, mask_input is None, self.stroke_rule)[0]
         logits = crop_logits_to_frame(out.logits, encoded.geometry, roi, geometry)
         self._zoomed.remember(logits, roi, out.logits)
         best = int(np.argmax(out.scores))
@@ -317,6 +317,7 @@ class Segmenter:
         bx = validate_box(box, hw)
         mask_logits = self._mask_input_logits(mask_input, geometry)
         strokes = parse_strokes(scribbles, lasso, hw)
+        first = mask_logits is None
         if strokes:
             pts, bx, mask_logits = apply_stroke_prompts(strokes, pts, bx, mask_logits, geometry, self.stroke_rule, self.mask_profile)
         if pts is None and bx is None and mask_logits is None:
@@ -331,7 +332,7 @@ class Segmenter:
         logits, iou = logits[0].float().cpu(), iou[0].float().cpu()
         masks = logits_to_masks(logits, geometry)
         if strokes and self.stroke_rule.force:
-            masks, logits = finish_strokes(masks, logits, strokes, geometry)
+            masks, logits = finish_strokes(masks, logits, strokes, geometry, first, self.stroke_rule)
         best = int(torch.argmax(iou))
         return Prediction(
             mask=masks[best],

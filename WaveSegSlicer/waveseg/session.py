@@ -3,10 +3,10 @@
 Every action returns the current (H, W) bool mask. The image is encoded once, when first
 needed (and a zoomed crop once per crop when ROI zoom is active); each click is decoded together with all earlier
 clicks, the box, and the previous prediction's logits as the mask prompt (with the clicks pinned
-into it, ``waveseg.click_pinning``), so each click refines the mask, as SAM was trained to do. Scribbles are kept and decoded again
-with every later prompt, as clicks are; a lasso edits the mask once, in its own step (its inside
-added or removed, and pinned into the logits that later prompts refine; a first positive lasso
-also becomes the box). Each stroke is one undo step. See ``waveseg.stroke_prompts``.
+into it, ``waveseg.click_pinning``), so each click refines the mask, as SAM was trained to do. Scribbles and lassos are kept and
+decoded again with every later prompt, as clicks are (a lasso's inside stays added or removed; a
+first positive lasso also becomes the box); a corrective stroke changes the mask only near itself
+(``StrokeRule.local``). Each stroke is one undo step. See ``waveseg.stroke_prompts``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import numpy as np
 
 from waveseg.errors import InvalidPromptError
 from waveseg.predictor import EncodedImage, Prediction, Segmenter
-from waveseg.preprocess import as_gray_or_rgb, normalize_intensity
+from waveseg.preprocess import ResizeGeometry, as_gray_or_rgb, normalize_intensity
 from waveseg.prompts import validate_box, validate_points
 from waveseg.roi import CropCache, next_roi
-from waveseg.stroke_prompts import StrokeRule, force_strokes, lasso_box
+from waveseg.stroke_prompts import StrokeRule, finish_strokes, lasso_box, local_edit
 from waveseg.strokes import Stroke, validate_stroke
 
 
@@ -35,7 +35,7 @@ class SessionState:
     logits: np.ndarray | None = field(default=None, repr=False)  # (1, 256, 256) in frame `roi`
     roi: tuple[int, int, int, int] | None = None  # crop the logits belong to; None = full image
     score: float | None = None
-    scribbles: tuple[Stroke, ...] = ()  # every scribble so far, in order
+    strokes: tuple[Stroke, ...] = ()  # every scribble and lasso so far, in order
 
 
 class InteractiveSession:
@@ -114,14 +114,14 @@ class InteractiveSession:
         validate_points([[x, y]], [1], self.image_hw)
         s = self.state
         return self._push(self._predict(s.points + ((float(x), float(y)),), s.labels + (int(bool(positive)),), s.box, s,
-                                        s.scribbles))
+                                        s.strokes))
 
     def add_scribble(self, points_xy, positive: bool = True) -> np.ndarray:
         """Add a scribble: an (N >= 2, 2) polyline of (x, y) pixels along which the mask should be
         foreground (positive) or background; one undo step. Returns the mask."""
         stroke = validate_stroke(points_xy, positive, self.image_hw, closed=False)
         s = self.state
-        return self._push(self._predict(s.points, s.labels, s.box, s, s.scribbles + (stroke,)))
+        return self._push(self._predict(s.points, s.labels, s.box, s, s.strokes, stroke))
 
     def add_lasso(self, polygon_xy, positive: bool = True) -> np.ndarray:
         """Add a lasso: an (N >= 3, 2) polygon of (x, y) pixels, closed implicitly, whose inside is
@@ -134,21 +134,21 @@ class InteractiveSession:
         box = s.box
         if positive and box is None and not s.mask.any() and self._stroke_rule.lasso_box:
             box = tuple(float(v) for v in lasso_box([stroke], self.image_hw))
-        return self._push(self._predict(s.points, s.labels, box, s, s.scribbles, lasso=stroke))
+        return self._push(self._predict(s.points, s.labels, box, s, s.strokes, stroke))
 
     def set_box(self, box: tuple[float, float, float, float]) -> np.ndarray:
         """Set or replace the box (x0, y0, x1, y1); earlier clicks are kept. Returns the mask."""
         b = validate_box(box, self.image_hw)
         s = self.state
         # a new box names a new target: do not feed the old mask back
-        return self._push(self._predict(s.points, s.labels, tuple(float(v) for v in b), None, s.scribbles))
+        return self._push(self._predict(s.points, s.labels, tuple(float(v) for v in b), None, s.strokes))
 
     def clear_box(self) -> np.ndarray:
         """Remove the box; the clicks alone decide the mask (empty if there are none)."""
         s = self.state
-        if not s.points and not s.scribbles:
+        if not s.points and not any(st.positive for st in s.strokes):
             return self._push(self._empty_state())
-        return self._push(self._predict(s.points, s.labels, None, None, s.scribbles))
+        return self._push(self._predict(s.points, s.labels, None, None, s.strokes))
 
     def set_mask(self, mask: np.ndarray) -> np.ndarray:
         """Start from an existing (H, W) mask (e.g. a saved segmentation); clicks then refine it."""
@@ -184,9 +184,10 @@ class InteractiveSession:
         return self._crops.get(roi)
 
     def _predict(self, points: tuple, labels: tuple, box: tuple | None, previous: SessionState | None,
-                 scribbles: tuple[Stroke, ...] = (), lasso: Stroke | None = None) -> SessionState:
+                 earlier: tuple[Stroke, ...] = (), new: Stroke | None = None) -> SessionState:
+        """Decode the prompts; ``earlier``: the strokes so far, ``new``: this step's stroke, if any."""
         pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
-        strokes = list(scribbles) + ([lasso] if lasso is not None else [])
+        strokes = list(earlier) + ([new] if new is not None else [])
         prev_mask = previous.mask if previous is not None else None
         extent_mask = prev_mask if self.roi_zoom is True or self.auto_zoom_on_mask else None
         extent_pts = np.concatenate([pts] + [s.xy.astype(np.float32) for s in strokes])  # the crop must frame the strokes too
@@ -205,13 +206,19 @@ class InteractiveSession:
             labels=np.asarray(labels) if len(pts) else None,
             box=None if box is None else np.asarray(box) - [ox, oy, ox, oy],
             mask_input=mask_input,
-            scribbles=[st.shifted(ox, oy) for st in scribbles] or None,
-            lasso=None if lasso is None else lasso.shifted(ox, oy),
+            # earlier lassos ride with the scribbles as Stroke objects (kept, pinned and forced in order)
+            scribbles=[st.shifted(ox, oy) for st in strokes] or None,
         )
-        mask = out.mask
+        mask, logits = out.mask, out.logits
+        if new is not None and mask_input is not None:  # a corrective stroke edits near itself
+            previous_mask = prev_mask if roi is None else prev_mask[roi[1] : roi[3], roi[0] : roi[2]]
+            previous_logits = mask_input if mask_input.dtype != bool else None
+            mask, logits = local_edit(mask, logits, previous_mask, previous_logits, new.shifted(ox, oy), encoded.geometry,
+                                      self._stroke_rule)
         if roi is not None:
-            mask = np.zeros(self.image_hw, dtype=bool)
-            mask[roi[1] : roi[3], roi[0] : roi[2]] = out.mask
+            inside, mask = mask, np.zeros(self.image_hw, dtype=bool)
+            mask[roi[1] : roi[3], roi[0] : roi[2]] = inside
             if strokes and self._stroke_rule.force:  # strokes' parts outside the crop
-                mask = force_strokes(mask, strokes, self.image_hw)
-        return SessionState(points, labels, box, mask, out.logits, roi, out.score, tuple(scribbles))
+                whole = ResizeGeometry.for_shape(*self.image_hw)  # only its original_hw is used: the image's
+                mask = finish_strokes(mask, None, strokes, whole, mask_input is None, self._stroke_rule)[0]
+        return SessionState(points, labels, box, mask, logits, roi, out.score, tuple(strokes))

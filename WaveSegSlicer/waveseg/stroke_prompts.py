@@ -26,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from scipy.ndimage import distance_transform_edt
 
 from waveseg.click_pinning import PIN_LOGIT
 from waveseg.errors import InvalidPromptError
@@ -45,6 +46,13 @@ class StrokeRule:
     force: bool = True  # set / clear the strokes' pixels in the returned masks
     lasso_box: bool = True  # a first positive lasso also gives its bounding box
     lasso_mask: bool = True  # a first positive lasso also gives its inside as the mask prompt
+    force_first_lasso: bool = True  # force a positive lasso's inside also when it is the first prompt (a rough outline)
+    # a corrective stroke (sessions, ``local_edit``) changes the mask only within this many times
+    # half its extent (at least LOCAL_MIN model-frame pixels) of its pixels; None: anywhere
+    local: float | None = 2.0
+
+
+LOCAL_MIN = 12.0  # model-frame pixels (the frame is 256 wide): a short stroke still edits a small neighbourhood
 
 
 def parse_strokes(scribbles, lasso, image_hw: tuple[int, int]) -> list[Stroke]:
@@ -136,7 +144,7 @@ def apply_stroke_prompts(strokes: Sequence[Stroke], points, box, mask_logits: to
     xy, labels = stroke_tokens(strokes, hw, rule)
     if len(xy):
         points = (xy, labels) if points is None else (np.concatenate([points[0], xy]), np.concatenate([points[1], labels]))
-    lasso = next((s for s in strokes if s.closed), None)
+    lasso = next((s for s in reversed(strokes) if s.closed), None)  # the newest lasso
     if mask_logits is None and lasso is not None and lasso.positive:  # the first prompt of a mask
         if rule.lasso_box and box is None:
             box = lasso_box(strokes, hw)
@@ -153,8 +161,32 @@ def apply_stroke_prompts(strokes: Sequence[Stroke], points, box, mask_logits: to
 
 
 def finish_strokes(masks: np.ndarray, logits: torch.Tensor | None, strokes: Sequence[Stroke],
-                   geometry: ResizeGeometry) -> tuple[np.ndarray, torch.Tensor | None]:
+                   geometry: ResizeGeometry, first: bool = False,
+                   rule: StrokeRule | None = None) -> tuple[np.ndarray, torch.Tensor | None]:
     """Decoded (M, H, W) masks and (M, 256, 256) logits made to agree with the strokes (set / clear
-    their pixels; pin them in the logits, so feeding the logits back keeps the edit)."""
+    their pixels; pin them in the logits, so feeding the logits back keeps the edit). ``first``: the
+    strokes are the mask's first prompt, where ``rule.force_first_lasso`` decides on a positive lasso."""
+    if first and rule is not None and not rule.force_first_lasso:
+        strokes = [s for s in strokes if not (s.closed and s.positive)]
     masks = force_strokes(masks, strokes, geometry.original_hw)
     return masks, None if logits is None else pin_strokes(logits, strokes, geometry)
+
+
+def local_edit(mask: np.ndarray, logits: np.ndarray, previous_mask: np.ndarray | None, previous_logits: np.ndarray | None,
+               new: Stroke, geometry: ResizeGeometry, rule: StrokeRule) -> tuple[np.ndarray, np.ndarray]:
+    """Keep a corrective stroke's change near it: beyond ``rule.local`` x half the new stroke's extent
+    (at least ``LOCAL_MIN`` model-frame pixels) from its pixels, the (H, W) mask and (1, 256, 256)
+    logits go back to ``previous_mask`` / ``previous_logits`` (logits of the mask prompt it was
+    decoded with). With no previous mask, or ``rule.local`` None, they are returned unchanged."""
+    if rule.local is None or previous_mask is None or not previous_mask.any():
+        return mask, logits
+    framed = frame_pixels(new, geometry)
+    if not framed.any():
+        return mask, logits
+    rows, cols = np.nonzero(framed)
+    radius = max(LOCAL_MIN, rule.local * np.hypot(np.ptp(rows), np.ptp(cols)) / 2)
+    if previous_logits is not None:
+        far = distance_transform_edt(~framed) > radius
+        logits = np.where(far, np.asarray(previous_logits, np.float32).reshape(logits.shape), logits).astype(np.float32)
+    far_image = distance_transform_edt(~stroke_pixels(new, geometry.original_hw)) > radius / geometry.scale
+    return np.where(far_image, previous_mask, mask), logits

@@ -67,13 +67,13 @@ def validate_stroke(points: Sequence[Sequence[float]] | np.ndarray, positive: bo
     what = "lasso" if closed else "scribble"
     xy = _as_xy(points, what, image_hw)
     distinct = np.unique(xy, axis=0)
-    if len(distinct) < 2:
+    if len(distinct) < (3 if closed else 2):
         raise InvalidPromptError(f"a {what} needs at least {3 if closed else 2} distinct points; got {len(distinct)} "
                                  "(use a click for a single spot)")
     if closed:
         x, y = xy[:, 0], xy[:, 1]
         area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))  # shoelace
-        if len(distinct) < 3 or area < 0.5:
+        if area < 0.5:
             raise InvalidPromptError(f"a lasso must enclose an area; its {len(xy)} vertices enclose {area:.2g} square pixels")
     stroke = Stroke(xy, bool(positive), closed)
     if not stroke_pixels(stroke, image_hw).any():

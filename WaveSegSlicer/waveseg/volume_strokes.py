@@ -6,10 +6,11 @@
 Strokes are in the slice-local (x, y) pixels of ``take_slice(volume, axis, index)`` (axis 0
 axial, 1 coronal, 2 sagittal; ``volume_geometry.voxel_to_slice`` maps a voxel (i, j, k) there).
 They are resampled to the square pixels the model sees, as clicks are. Each is one undo step: the
-slice is decoded with its earlier clicks, box and scribbles, the previous logits (or mask) as the
-mask prompt, the new stroke (``waveseg.stroke_prompts``), then locked, and the change propagates
-until it dies out (``VolumeSession.click``'s rule). Known limit: a later ``click`` on the slice
-refines from the logits, which keep the strokes pinned, but does not send the scribbles' tokens again.
+slice is decoded with its earlier clicks, box and strokes, the previous logits (or mask) as the
+mask prompt, and the new stroke (``waveseg.stroke_prompts``; a corrective stroke changes the slice
+only near itself, ``StrokeRule.local``), then locked, and the change propagates until it dies out
+(``VolumeSession.click``'s rule). Known limit: a later ``click`` on the slice refines from the
+logits, which keep the strokes pinned, but does not send the strokes again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from waveseg.errors import InvalidPromptError
-from waveseg.stroke_prompts import StrokeRule, force_strokes, lasso_box
+from waveseg.stroke_prompts import StrokeRule, force_strokes, lasso_box, local_edit
 from waveseg.strokes import Stroke, validate_stroke
 from waveseg.volume_geometry import take_slice
 
@@ -51,7 +52,7 @@ class StrokeActions:
         stroke = validate_stroke(xy, positive, current.shape, closed)
         rule = getattr(self.segmenter, "stroke_rule", None) or StrokeRule()
         prompts = self._prompts.get(key, {"box": None, "points": [], "labels": []})
-        scribbles = list(prompts.get("scribbles", ()))
+        earlier = list(prompts.get("strokes", ()))
         previous = self._logits.get(key)
         if previous is None and current.any():
             previous = current.copy()
@@ -60,14 +61,12 @@ class StrokeActions:
         box = prompts["box"]
         if closed and positive and box is None and previous is None and rule.lasso_box:
             box = [float(v) for v in lasso_box([stroke], current.shape)]
-        if not closed:
-            scribbles.append(stroke)
         step = self._begin()
-        mask2d, out = self._predict_strokes(axis, index, prompts["points"], prompts["labels"], box, previous, scribbles,
-                                            stroke if closed else None, rule)
-        self._prompts[key] = {"box": box, "points": prompts["points"], "labels": prompts["labels"], "score": out.score,
-                              "scribbles": scribbles}
-        self._logits[key] = out.logits
+        mask2d, logits, score = self._predict_strokes(axis, index, prompts["points"], prompts["labels"], box, previous,
+                                                      earlier, stroke, rule)
+        self._prompts[key] = {"box": box, "points": prompts["points"], "labels": prompts["labels"], "score": score,
+                              "strokes": earlier + [stroke]}
+        self._logits[key] = logits
         self._write(step, axis, index, mask2d)
         self.locked.add(key)
         report = PropagationReport()
@@ -76,26 +75,38 @@ class StrokeActions:
         self._commit(step)
         return report
 
-    def _predict_strokes(self, axis, index, points, labels, box, previous, scribbles: list[Stroke],
-                         lasso: Stroke | None, rule: StrokeRule):
+    def _predict_strokes(self, axis, index, points, labels, box, previous, earlier: list[Stroke], new: Stroke,
+                         rule: StrokeRule):
         """One slice decoded with clicks, box, mask prompt and strokes, in the model's square pixels;
-        returns (native (H, W) mask, ``Prediction``)."""
+        returns (native (H, W) mask, (1, 256, 256) logits, predicted IoU)."""
         px = self._pixels(axis)
+        encoded = self._cache.get((axis, index))
+        previous_native = previous if previous is not None and previous.dtype == bool else None
+        if previous is not None and previous.dtype != bool:  # earlier logits: the mask they show, for local_edit
+            import torch
+
+            from waveseg.predictor import logits_to_masks
+
+            previous_native = px.mask_to_native(logits_to_masks(torch.from_numpy(np.asarray(previous, np.float32).reshape(1, 256, 256)), encoded.geometry)[0])
 
         def square(s: Stroke) -> Stroke:
             return Stroke(px.xy_to_square(s.xy).astype(np.float64), s.positive, s.closed)
 
         if previous is not None and previous.dtype == bool:
             previous = px.mask_to_square(previous)
+        strokes = earlier + [new]
         out = self.segmenter.predict_encoded(
-            self._cache.get((axis, index)),
+            encoded,
             points=px.xy_to_square(np.asarray(points, np.float32)) if len(points) else None,
             labels=np.asarray(labels) if len(points) else None,
             box=None if box is None else px.xy_to_square(np.asarray(box, np.float32).reshape(2, 2)).reshape(4),
-            mask_input=previous, scribbles=[square(s) for s in scribbles] or None,
-            lasso=None if lasso is None else square(lasso))
-        mask2d = px.mask_to_native(out.mask)
-        strokes = scribbles + ([lasso] if lasso is not None else [])
-        if rule.force and strokes:  # exact at the slice's own pixels, after resampling back
+            mask_input=previous, scribbles=[square(s) for s in strokes])
+        mask, logits = out.mask, out.logits
+        if previous is not None:  # a corrective stroke edits near itself (in square pixels)
+            previous_logits = previous if previous.dtype != bool else None
+            mask, logits = local_edit(mask, logits, px.mask_to_square(previous_native), previous_logits, square(new),
+                                      encoded.geometry, rule)
+        mask2d = px.mask_to_native(mask)
+        if rule.force and (previous is not None or rule.force_first_lasso or not new.closed):  # exact at native pixels
             mask2d = force_strokes(mask2d, strokes, mask2d.shape)
-        return mask2d, out
+        return mask2d, logits, out.score
