@@ -21,6 +21,17 @@ def drag_box(view, box) -> None:
     QTest.mouseRelease(view, QtCore.Qt.LeftButton, QtCore.Qt.NoModifier, end)
 
 
+def draw_stroke(view, points, modifier=QtCore.Qt.NoModifier, button=QtCore.Qt.LeftButton, release: bool = True) -> None:
+    """Drag through slice-pixel points [(x, y), ...] on a slice view (a scribble or lasso with those
+    tools); ``release=False`` leaves the stroke being drawn."""
+    widget = [view.slice_to_widget(x, y).toPoint() for x, y in points]
+    QTest.mousePress(view, button, modifier, widget[0])
+    for point in widget[1:]:
+        QTest.mouseMove(view, point)
+    if release:
+        QTest.mouseRelease(view, button, modifier, widget[-1])
+
+
 def click(view, x: float, y: float, modifier=QtCore.Qt.NoModifier, button=QtCore.Qt.LeftButton) -> None:
     QTest.mouseClick(view, button, modifier, view.slice_to_widget(x, y).toPoint())
 

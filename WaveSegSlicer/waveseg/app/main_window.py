@@ -11,12 +11,14 @@ from waveseg.app.adaptation_dock import AdaptationDock
 from waveseg.app.document import Document
 from waveseg.app.runner import ModelRunner
 from waveseg.app.slice_view import SliceView, slice_to_voxel, window_for
+from waveseg.app.stroke_tools import HELP_ROWS as STROKE_HELP, add_stroke_tools, on_stroke
 
 HELP = """<h3>WaveSeg</h3>
 <table>
 <tr><td><b>click</b></td><td>positive point on the active segment</td></tr>
 <tr><td><b>Ctrl+click</b>, <b>right-click</b></td><td>negative point</td></tr>
 <tr><td><b>drag</b></td><td>box around the structure</td></tr>
+""" + STROKE_HELP + """
 <tr><td><b>P</b></td><td>propagate the last prompted slice through the volume</td></tr>
 <tr><td><b>A</b></td><td>accept the last prompted slice (propagation will not change it)</td></tr>
 <tr><td><b>Shift+Del</b></td><td>clear the active segment</td></tr>
@@ -57,6 +59,7 @@ class MainWindow(QtWidgets.QMainWindow):
             layout.addWidget(view, n // 2, n % 2)
             view.pointPrompted.connect(self.on_point)
             view.boxPrompted.connect(self.on_box)
+            view.strokePrompted.connect(lambda *stroke: on_stroke(self, *stroke))
             view.indexChanged.connect(lambda *_: self.update_crosshairs())
         self.surface = None
         if with_3d:
@@ -111,6 +114,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.undo_action = self._action("Undo", "Ctrl+Z", self.undo, edit_menu, tools)
         self.redo_action = self._action("Redo", "Ctrl+Y", self.redo, edit_menu, tools)
         self._action("New segment", "Ctrl+N", self.new_segment, edit_menu, tools)
+        self.tool_actions = add_stroke_tools(self, edit_menu, tools)
         self._action("Help", "F1", self.show_help, help_menu)
 
     def _build_segments_dock(self) -> None:

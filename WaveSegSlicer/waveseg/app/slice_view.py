@@ -3,7 +3,8 @@
 Drawn with QPainter from numpy (no VTK), so it runs in any Qt platform, offscreen included.
 Mouse: left-click = positive point, Ctrl+left-click or right-click = negative point, left-drag =
 box, Shift+left-drag = window/level, middle-drag = pan, wheel = next/previous slice,
-Ctrl+wheel = zoom. Slice-local coordinates are those of ``waveseg.volume_geometry.take_slice``:
+Ctrl+wheel = zoom. With the scribble or lasso tool (``tool``), a left-drag draws a positive stroke
+and Ctrl+left-drag or a right-drag a negative one, shown while drawing. Slice-local coordinates are those of ``waveseg.volume_geometry.take_slice``:
 x = column, y = row of the 2D slice; coronal and sagittal views show slice row 0 (k = 0) at the
 bottom so that k grows upwards.
 """
@@ -38,9 +39,12 @@ def window_for(volume: np.ndarray) -> tuple[float, float]:
 
 class SliceView(QtWidgets.QWidget):
     """Signals: ``pointPrompted(axis, index, x, y, positive)``, ``boxPrompted(axis, index, x0, y0, x1, y1)``,
-    ``indexChanged(axis, index)``."""
+    ``strokePrompted(axis, index, points, positive, closed)`` (points: (N, 2) slice-local (x, y);
+    closed: a lasso), ``indexChanged(axis, index)``."""
 
+    TOOLS = ("prompt", "scribble", "lasso")  # prompt: click = point, drag = box
     pointPrompted = QtCore.Signal(int, int, float, float, bool)
+    strokePrompted = QtCore.Signal(int, int, object, bool, bool)
     boxPrompted = QtCore.Signal(int, int, float, float, float, float)
     indexChanged = QtCore.Signal(int, int)
 
@@ -64,6 +68,9 @@ class SliceView(QtWidgets.QWidget):
         self._drag_end: QtCore.QPointF | None = None
         self._start_window = self.window
         self._start_pan = self.pan
+        self.tool = "prompt"
+        self._stroke: list[tuple[float, float]] = []  # slice-local points of the stroke being drawn
+        self._stroke_positive = True
 
     # -- content ----------------------------------------------------------------------------------
     def set_volume(self, volume: np.ndarray, spacing_xyz: tuple[float, float, float], window: tuple[float, float]) -> None:
@@ -143,16 +150,35 @@ class SliceView(QtWidgets.QWidget):
             c = self.slice_to_widget(*self.cross)
             painter.drawLine(QtCore.QPointF(c.x(), 0), QtCore.QPointF(c.x(), self.height()))
             painter.drawLine(QtCore.QPointF(0, c.y()), QtCore.QPointF(self.width(), c.y()))
-        if self._press is not None and self._drag_end is not None and self._press[1] == QtCore.Qt.LeftButton \
+        if self._stroke:
+            self._paint_stroke(painter)
+        elif self._press is not None and self._drag_end is not None and self._press[1] == QtCore.Qt.LeftButton \
                 and not self._press[2] & QtCore.Qt.ShiftModifier:
             painter.setPen(QtGui.QPen(QtGui.QColor(255, 215, 40), 1.5))
             painter.drawRect(QtCore.QRectF(self._press[0], self._drag_end).normalized())
         painter.setPen(QtGui.QColor(220, 220, 220))
         painter.drawText(8, 18, f"{AXIS_NAMES[self.axis]}  {self.index + 1}/{self.volume.shape[self.axis]}")
 
+    def _paint_stroke(self, painter: QtGui.QPainter) -> None:
+        """The stroke being drawn: green positive, red negative; a lasso closed back to its start."""
+        color = QtGui.QColor(60, 220, 90) if self._stroke_positive else QtGui.QColor(240, 70, 60)
+        painter.setPen(QtGui.QPen(color, 2, QtCore.Qt.SolidLine, QtCore.Qt.RoundCap, QtCore.Qt.RoundJoin))
+        polygon = QtGui.QPolygonF([self.slice_to_widget(x, y) for x, y in self._stroke])
+        if self.tool == "lasso":
+            painter.drawPolygon(polygon)
+        else:
+            painter.drawPolyline(polygon)
+
     # -- mouse --------------------------------------------------------------------------------------------
     def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:
         if self.volume is None:
+            return
+        if self.tool != "prompt" and event.button() in (QtCore.Qt.LeftButton, QtCore.Qt.RightButton) \
+                and not event.modifiers() & QtCore.Qt.ShiftModifier:
+            self._press = None
+            self._stroke = [self.widget_to_slice(event.position())]
+            self._stroke_positive = event.button() == QtCore.Qt.LeftButton and not event.modifiers() & QtCore.Qt.ControlModifier
+            self.update()
             return
         self._press = (event.position(), event.button(), event.modifiers())
         self._drag_end = None
@@ -163,6 +189,12 @@ class SliceView(QtWidgets.QWidget):
             self._emit_point(x, y, positive=False)
 
     def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:
+        if self._stroke:
+            point = self.widget_to_slice(event.position())
+            if np.hypot(point[0] - self._stroke[-1][0], point[1] - self._stroke[-1][1]) >= 0.5:  # skip sub-pixel jitter
+                self._stroke.append(point)
+            self.update()
+            return
         if self._press is None:
             return
         start, button, modifiers = self._press
@@ -178,6 +210,13 @@ class SliceView(QtWidgets.QWidget):
         self.update()
 
     def mouseReleaseEvent(self, event: QtGui.QMouseEvent) -> None:
+        if self._stroke:
+            points, self._stroke = np.array(self._stroke, np.float64), []
+            self.update()
+            # a click with a stroke tool has no stroke: the core refuses strokes of one point
+            if len(np.unique(points, axis=0)) >= (3 if self.tool == "lasso" else 2):
+                self.strokePrompted.emit(self.axis, self.index, points, self._stroke_positive, self.tool == "lasso")
+            return
         if self._press is None:
             return
         start, button, modifiers = self._press
