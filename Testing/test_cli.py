@@ -19,7 +19,7 @@ def waveseg(*args, cwd=None):
     return subprocess.run(cmd, capture_output=True, encoding="utf-8", errors="replace", cwd=cwd, timeout=600)
 
 
-@pytest.mark.parametrize("sub", [[], ["segment"], ["info"], ["demo"]])
+@pytest.mark.parametrize("sub", [[], ["segment"], ["info"], ["demo"], ["batch"]])
 def test_help_for_every_command(sub):
     result = waveseg(*sub, "--help")
     assert result.returncode == 0 and "usage: waveseg" in result.stdout
@@ -105,3 +105,49 @@ def test_segment3d_bad_input(tmp_path, args, message):
     result = waveseg(*args, "--model", "wave-gms", cwd=tmp_path)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "x.nii.gz").exists()
+
+
+def test_batch_json_runs_every_item_and_reports_failures_without_stopping(tmp_path):
+    import json
+
+    items = [
+        {"image": str(SAMPLE_T1), "slice": 3, "box": [20, 20, 162, 198], "point": [[90, 150]], "negative": [[5, 5]],
+         "output": "out/slice.seg.nrrd", "overlay": "out/slice.png"},
+        {"image": str(SAMPLE_T1), "slice": 3, "point": [[900, 2]], "output": "out/outside.nii.gz"},
+        {"image": "missing.nii.gz", "slice": 3, "box": [1, 2, 30, 40], "output": "out/missing.nii.gz"},
+        {"image": str(SAMPLE_T1), "slice": 3, "boxx": [1, 2, 30, 40], "output": "out/typo.nii.gz"},
+        {"image": str(SAMPLE_T1), "box3d": [20, 20, 6, 162, 198, 10], "name": "brain", "output": "out/brain.seg.nrrd"},
+    ]
+    (tmp_path / "batch.json").write_text(json.dumps(items))
+    result = waveseg("batch", str(tmp_path / "batch.json"), "--model", "wave-gms")
+    assert result.returncode == 1, result.stderr  # some items failed
+    assert "outside" in result.stdout and "does not exist" in result.stdout and "boxx" in result.stdout
+    assert "2 of 5 items written; 3 failed" in result.stderr and "Traceback" not in result.stderr
+    assert "5/5" in result.stderr  # the progress bar reached the end
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["brain.seg.nrrd", "slice.png", "slice.seg.nrrd"]
+    brain = read_image(tmp_path / "out" / "brain.seg.nrrd").array > 0
+    assert brain.shape == (16, 217, 181) and brain[8].any()
+
+    # the same as one `waveseg segment` call with the same prompt
+    single = waveseg("segment", str(SAMPLE_T1), "--slice", "3", "--box", "20", "20", "162", "198", "--point", "90", "150",
+                     "--negative", "5", "5", "--model", "wave-gms", "-o", str(tmp_path / "single.seg.nrrd"))
+    assert single.returncode == 0, single.stderr
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "slice.seg.nrrd").array,
+                                  read_image(tmp_path / "single.seg.nrrd").array)
+
+
+def test_batch_csv_and_bad_batch_files(tmp_path, sample_slice):
+    Image.fromarray(sample_slice).save(tmp_path / "slice.png")
+    (tmp_path / "batch.csv").write_text(
+        "image,output,box,point,negative\n"
+        "slice.png,a.png,20 20 162 198,90 150; 100 120,5 5\n"
+        "slice.png,b.png,,90 150,\n")
+    result = waveseg("batch", str(tmp_path / "batch.csv"), "--model", "wave-gms")
+    assert result.returncode == 0, result.stderr
+    assert "2 of 2 items written" in result.stderr
+    for name in ("a.png", "b.png"):
+        assert np.asarray(Image.open(tmp_path / name)).shape == sample_slice.shape
+
+    (tmp_path / "bad.json").write_text("{not json")
+    result = waveseg("batch", str(tmp_path / "bad.json"), "--model", "wave-gms")
+    assert result.returncode == 2 and "not valid JSON" in result.stderr and "Traceback" not in result.stderr

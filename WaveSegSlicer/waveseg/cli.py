@@ -1,4 +1,4 @@
-"""The ``waveseg`` command line: ``segment``, ``segment3d``, ``adapt``, ``profiles``, ``info``, ``demo``, ``app``, ``serve``.
+"""The ``waveseg`` command line: ``segment``, ``segment3d``, ``batch``, ``adapt``, ``profiles``, ``info``, ``demo``, ``app``, ``serve``.
 
 Errors in the input (files, prompts, models) print one line, ``waveseg: error: ...``, and exit
 with status 2; nothing is left half-written.
@@ -168,6 +168,12 @@ def cmd_segment3d(args: argparse.Namespace) -> int:
     write_mask(mask, args.output, volume, segment_name=args.name)
     _log(f"wrote {args.output} ({int(mask.sum())} voxels in {int(mask.any(axis=(1, 2)).sum())} axial slices)")
     return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from waveseg.batch import cmd_batch as run_batch_file
+
+    return run_batch_file(args)
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
@@ -340,6 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(app)
     server_options(app)
     app.set_defaults(func=cmd_app)
+
+    batch = sub.add_parser("batch", help="segment many images or volumes from a batch file of prompts (JSON or CSV)",
+                           description="One item per image or volume: 'segment' (box, x y points) or 'segment3d' (box3d, i j k "
+                                       "points) in one process; a failing item is reported and the rest go on (docs/cli.md).")
+    batch.add_argument("batch", help="a .json (list of items) or .csv (a header row of keys) batch file")
+    model_options(batch)
+    batch.set_defaults(func=cmd_batch)
 
     demo = sub.add_parser("demo", help="segment the embedded sample (Colin27 brain MRI) and write a mask and an overlay")
     demo.add_argument("-o", "--output-dir", default="waveseg-demo", help="folder for the outputs (default: waveseg-demo)")
