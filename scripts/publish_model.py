@@ -2,7 +2,7 @@
 """Ship a trained model: copy its weights and card into WaveSegSlicer/Resources/Models, add the
 measured metrics from scripts/evaluate.py's JSON to the card, and list it in models.json.
 
-    .venv/bin/python scripts/publish_model.py runs/wave-gms-small/wave-gms.json reports/benchmark.json [--default] \
+    .venv/bin/python scripts/publish_model.py runs/wave-gms-small/wave-gms.json reports/benchmark_onnx.json [--default] \
         [--extra never_seen_lesions=reports/benchmark_unseen_lesions.json]
 
 ``--extra NAME=JSON`` adds another evaluate.py run (another data set) to the card's metrics as NAME.

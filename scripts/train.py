@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/train.py --config configs/train_small.json --out runs/wave-gms-small
     torchrun --nproc_per_node 2 scripts/train.py --config ... --out ...     # PyTorch DDP (gloo on CPU)
-    python scripts/train.py --config configs/train_gpu_clicks.json --init WaveSegSlicer/Resources/Models/wave-gms.safetensors \
+    python scripts/train.py --config configs/experiments/train_gpu_clicks.json --init WaveSegSlicer/Resources/Models/wave-gms.safetensors \
         --device cuda --out runs/wave-gms-gpu   # continue from shipped weights on a GPU
 
 Needs scripts/fetch_data.py, scripts/build_slices.py and scripts/cache_teacher.py first. Logs go
