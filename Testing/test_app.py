@@ -231,6 +231,26 @@ def test_adaptation_dock_refuses_too_few_slices_and_cancels(window, qtbot, tmp_p
     assert not profiles.exists() or not any(profiles.iterdir())  # cancelled: no profile, no partial file
 
 
+def test_a_segment_named_for_a_profiles_structure_gets_it_and_the_dock_can_turn_it_off(window):
+    from profile_factory import save_scoped_profile
+
+    from waveseg.app.demo_state import demo_state, settle
+
+    save_scoped_profile("wave-gms", "Thalamus", "thal-site")  # into the fixture's WAVESEG_PROFILES_DIR
+    demo_state(window, propagate=False)
+    assert window.document.segments[0].profile is None  # "Segment_1" names no structure: the base model
+    window.segment_list.item(0).setText("thalamus")  # double-click rename
+    settle(window)
+    assert window.document.segments[0].profile == "thal-site"
+    assert "thal-site for 'thalamus'" in window.statusBar().currentMessage()
+    window.adaptation.refresh_profiles()
+    combo = window.adaptation.profileCombo
+    combo.setCurrentIndex(combo.findData("-"))  # "(none)"
+    combo.activated.emit(combo.currentIndex())
+    settle(window)
+    assert window.document.segments[0].profile is None
+
+
 def test_document_refuses_2d_images_and_saving_nothing(segmenter, sample_volume, tmp_path):
     from waveseg.app.document import Document
     from waveseg.io import ImageVolume

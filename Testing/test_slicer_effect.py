@@ -472,6 +472,28 @@ def test_model_choice_in_the_effect_panel_sets_the_module_parameters(editor):
     assert model_catalog.SEGMENTERS.loaded == ("hrmedseg-lite", None, "cpu")
 
 
+def test_a_profile_applies_only_to_the_segment_named_for_its_structure(editor, monkeypatch, tmp_path):
+    from profile_factory import save_scoped_profile
+
+    monkeypatch.setenv("WAVESEG_PROFILES_DIR", str(tmp_path / "profiles"))
+    save_scoped_profile(MODEL, "A", "a-site")  # made from a segment named "A": the segment "a" is that structure
+    editor.effect.syncModelChoice()
+    assert editor.effect.profileComboBox.currentText == "(automatic: by segment name)"
+    editor.box()
+    assert editor.effect.profile == "a-site" and model_catalog.SEGMENTERS.loaded == (MODEL, "a-site", "cpu")
+    assert "(profile a-site)" in editor.effect.statusLabel.text  # never applied silently
+    editor.effect.onCancel()
+    editor.editor_node.SetSelectedSegmentID(editor.segment_b)
+    editor.box()
+    assert editor.effect.profile is None and model_catalog.SEGMENTERS.loaded == (MODEL, None, "cpu")
+    assert "profile" not in editor.effect.statusLabel.text
+    editor.effect.onCancel()
+    editor.effect.profileComboBox.choose("(none)")  # no profile for any segment
+    editor.editor_node.SetSelectedSegmentID(editor.segment_a)
+    editor.box()
+    assert editor.effect.profile is None and model_catalog.SEGMENTERS.loaded == (MODEL, None, "cpu")
+
+
 def test_harness_offers_only_what_slicer_offers():
     """The stand-in ``scriptedEffect`` has no method that Slicer's C++ effect lacks."""
     import json

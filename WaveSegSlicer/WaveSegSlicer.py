@@ -81,7 +81,8 @@ def registerEditorEffect():
 class WaveSegSlicerParameterNode:
     """
     model - catalog name of the model (filled from Resources/Models/models.json).
-    profile - adaptation profile applied to the model ("" for none).
+    profile - which adaptation profile segments get: "" automatic (the profile made for the
+      structure a segment is named for, else the base model), "-" none, or a name for every segment.
     device - where the model runs.
     inputVolume / segmentation - the volume and segmentation that adaptation learns from.
     adaptMethod / adaptTimeBudget / profileName - the adaptation run's settings.
@@ -223,7 +224,8 @@ class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for name in self.logic.modelNames():
             self.ui.modelComboBox.addItem(name)
         self.ui.profileComboBox.clear()
-        self.ui.profileComboBox.addItem(_("(none)"), "")
+        self.ui.profileComboBox.addItem(_("(automatic: by segment name)"), "")  # waveseg.adaptation.scope.AUTOMATIC
+        self.ui.profileComboBox.addItem(_("(none)"), "-")  # waveseg.adaptation.scope.NO_PROFILE
         for profile in self.logic.profiles():
             self.ui.profileComboBox.addItem(f"{profile['name']} ({profile.get('structure', '?')}, {profile.get('base_model', '?')})",
                                             profile["name"])
@@ -256,7 +258,7 @@ class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onExportProfile(self) -> None:
         name = self._parameterNode.profile
-        if not name:
+        if name in ("", "-"):
             slicer.util.warningDisplay(_("Select a profile to export first."))
             return
         path = qt.QFileDialog.getSaveFileName(None, _("Export WaveSeg profile"), f"{name}.safetensors", "*.safetensors")
@@ -278,7 +280,7 @@ class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onDeleteProfile(self) -> None:
         name = self._parameterNode.profile
-        if not name or not slicer.util.confirmYesNoDisplay(_("Delete profile '{name}'? This cannot be undone.").format(name=name)):
+        if name in ("", "-") or not slicer.util.confirmYesNoDisplay(_("Delete profile '{name}'? This cannot be undone.").format(name=name)):
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to delete the profile.")):
             from waveseg.adaptation.profiles import delete_profile
@@ -321,7 +323,7 @@ class WaveSegSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 if not message.get("kept", True):
                     continue
                 self.logic.forgetSegmenters()  # re-adapting a profile of the same name must not keep the old weights
-                self._parameterNode.profile = self._parameterNode.profileName.strip()
+                # automatic (the default) gives the new profile to segments named for its structure, here the adapted segment
                 self.refreshModelsAndProfiles()
             elif message.get("event") == "error":
                 self.ui.adaptStatusLabel.text = _("Adaptation stopped: {message}").format(message=message.get("message"))
@@ -403,7 +405,7 @@ class WaveSegSlicerLogic(ScriptedLoadableModuleLogic):
         return profiles()
 
     def settings(self) -> tuple:
-        """(model, profile or None, device, server) from the parameter node and the user settings;
+        """(model, profile choice or None for automatic, device, server) from the parameter node and the user settings;
         server is (URL, token file) in remote mode, else None. Read on the main thread."""
         p = self.getParameterNode()
         url, tokenFile = self.serverSettings()

@@ -53,6 +53,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.logic = None  # WaveSegSlicerLib.volume_logic.VolumePromptLogic, created at the first prompt
         self.grid = None  # WaveSegSlicerLib.editor_grid.EditorGrid the session works on
         self.segmentId = None  # the segment selected at the first prompt: where Apply writes
+        self.profile = None  # the adaptation profile its session's model has (None: the base model)
         self.previewNode = None
         self.previewMask = None  # what the preview shows now, to upload only what changed
         self.boxActors = {}  # slice widget -> (actor, points) of the rubber band, created lazily
@@ -86,7 +87,8 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.modelComboBox.connect("currentIndexChanged(int)", self.onModelChosen)
         self.scriptedEffect.addLabeledOptionsWidget("Model:", self.modelComboBox)
         self.profileComboBox = qt.QComboBox()
-        self.profileComboBox.toolTip = "Adaptation profile applied to the model (made in the WaveSeg module)"
+        self.profileComboBox.toolTip = ("Adaptation profile (made in the WaveSeg module): automatic gives a segment the profile made for "
+                                        "the structure it is named for, else the base model; a chosen profile applies to every segment")
         self.profileComboBox.connect("currentIndexChanged(int)", self.onProfileChosen)
         self.scriptedEffect.addLabeledOptionsWidget("Profile:", self.profileComboBox)
         # remote mode: the model runs on a WaveSeg server (docs/server.md); no torch needed here
@@ -163,11 +165,12 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         if hasattr(logic, "serverSettings"):
             self.serverLineEdit.text, self.tokenFileLineEdit.text = logic.serverSettings()
         profiles = [p["name"] for p in logic.profiles()]
-        for combo, items, current in ((self.modelComboBox, logic.modelNames(), model), (self.profileComboBox, ["", *profiles], profile or "")):
+        choices = {"": "(automatic: by segment name)", "-": "(none)"}  # waveseg.adaptation.scope AUTOMATIC, NO_PROFILE
+        for combo, items, current in ((self.modelComboBox, logic.modelNames(), model), (self.profileComboBox, [*choices, *profiles], profile or "")):
             combo.blockSignals(True)
             combo.clear()
             for item in items:
-                combo.addItem(item or "(none)", item)
+                combo.addItem(choices.get(item, item) if combo is self.profileComboBox else item, item)
             combo.setCurrentIndex(max(combo.findData(current), 0))
             combo.blockSignals(False)
 
@@ -252,6 +255,12 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         segmentId = editorNode.GetSelectedSegmentID()
         initial = mask_on_grid(self.scriptedEffect.selectedSegmentLabelmap(), grid)  # vtkSlicerSegmentEditorLogic.cxx:1089-1104
         settings = moduleLogic.settings()  # parameter node: read here, on the main thread
+        # the profile made for this segment's structure (by its name), unless one was chosen for all
+        from waveseg.adaptation.scope import profile_for_segment
+
+        segment = self.scriptedEffect.parameterSetNode().GetSegmentationNode().GetSegmentation().GetSegment(segmentId)
+        profile = profile_for_segment(segment.GetName() if segment else "", moduleLogic.profiles(), settings[1])
+        settings = (settings[0], profile, *settings[2:])
         generation, self.running = self.generation, True
         try:
             segmenter = self.executor().run(moduleLogic.segmenter, *settings)  # loading weights takes seconds: off the main thread
@@ -260,7 +269,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         if generation != self.generation:  # Cancel, or the effect was switched, while the model loaded
             raise RuntimeError("cancelled while the model was loading")
         self.logic = VolumePromptLogic(segmenter, volume, grid.spacing_xyz, initial_mask=initial)
-        self.grid, self.segmentId, self.previewMask = grid, segmentId, None
+        self.grid, self.segmentId, self.previewMask, self.profile = grid, segmentId, None, profile
         return self.logic
 
     def runModel(self, description, function, *args, **kwargs):
@@ -274,7 +283,8 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             result = self.executor().run(function, *args, **kwargs)
             if self.logic is not logic:  # cancelled while it ran: the session is gone
                 return None
-            self.statusLabel.text = f"{description}: {1000 * (vtk.vtkTimerLog.GetUniversalTime() - started):.0f} ms"
+            profile = f" (profile {self.profile})" if self.profile else ""  # visible: a profile is never applied silently
+            self.statusLabel.text = f"{description}: {1000 * (vtk.vtkTimerLog.GetUniversalTime() - started):.0f} ms{profile}"
             self.updatePreview()
             return result
         except Exception as exc:  # errors from the core carry their own explanation
@@ -402,7 +412,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             self.executor().wait()
         if self.logic is not None:
             self.logic.close()
-        self.logic = self.grid = self.segmentId = self.previewMask = None
+        self.logic = self.grid = self.segmentId = self.previewMask = self.profile = None
         if self.previewNode is not None:
             slicer.mrmlScene.RemoveNode(self.previewNode)
             self.previewNode = None

@@ -101,7 +101,8 @@ class VolumeSession(StrokeActions):
         self._logits: dict[tuple[int, int], np.ndarray] = {}
         if share_cache_with is not None and (share_cache_with.volume is not volume or share_cache_with.window != window):
             raise InvalidImageError("share_cache_with must be a session over the same volume array and window")
-        self._cache = share_cache_with.cache if share_cache_with is not None else EmbeddingCache(self._encode_slice, cache_mb)
+        self._cache_mb = cache_mb
+        self._cache = share_cache_with.cache if share_cache_with is not None else EmbeddingCache(self._slice_encoder(segmenter), cache_mb)
         self._history: list[_Step] = []
         self._index = 0
 
@@ -115,9 +116,16 @@ class VolumeSession(StrokeActions):
     def _pixels(self, axis: int) -> SlicePixels:
         return SlicePixels.for_slice(self.volume.shape, self.spacing, axis)
 
-    def _encode_slice(self, key: tuple[int, int]):
-        axis, index = key
-        return self.segmenter.encode(self._pixels(axis).image_to_square(take_slice(self.volume, axis, index)), self.window)
+    def _slice_encoder(self, segmenter: Segmenter):
+        """The cache's encode function, bound to ``segmenter`` rather than to this session: a cache
+        shared by several sessions keeps encoding with the model it was made for."""
+        volume, spacing, window = self.volume, self.spacing, self.window
+
+        def encode(key: tuple[int, int]):
+            axis, index = key
+            return segmenter.encode(SlicePixels.for_slice(volume.shape, spacing, axis).image_to_square(take_slice(volume, axis, index)), window)
+
+        return encode
 
     def _prefetch_around(self, axis: int, index: int, radius: int = 2) -> None:
         if self.prefetch_enabled:
@@ -130,6 +138,16 @@ class VolumeSession(StrokeActions):
         ahead = [i for i in (index + d * direction for d in range(1, depth + 1)) if limits[0] <= i <= limits[1]]
         if self.prefetch_enabled and ahead:
             self._cache.prefetch([(axis, i) for i in ahead])
+
+    def use_segmenter(self, segmenter: Segmenter, share_cache_with: "VolumeSession | None" = None) -> None:
+        """Segment with another model (e.g. one with this structure's adaptation profile) from now
+        on; masks and undo history stay. Its slices are encoded anew, in their own cache or in
+        ``share_cache_with``'s (a session over the same volume with that same segmenter)."""
+        if share_cache_with is not None and (share_cache_with.segmenter is not segmenter or share_cache_with.volume is not self.volume):
+            raise InvalidImageError("share_cache_with must be a session over the same volume with the same segmenter")
+        self._cache.close()  # its prefetch thread; a session still sharing it restarts prefetch on demand
+        self.segmenter = segmenter
+        self._cache = share_cache_with.cache if share_cache_with is not None else EmbeddingCache(self._slice_encoder(segmenter), self._cache_mb)
 
     def image_changed(self) -> None:
         """Call after modifying ``volume`` in place: drops every cached embedding."""

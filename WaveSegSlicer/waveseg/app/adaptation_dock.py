@@ -9,10 +9,12 @@ from Qt import QtCore, QtWidgets
 
 from waveseg.adaptation import METHODS
 from waveseg.adaptation.background import AdaptationProcess, annotated_slices
+from waveseg.adaptation.scope import AUTOMATIC, NO_PROFILE
 
 
 class AdaptationDock(QtWidgets.QDockWidget):
-    """``profileChosen(name)`` ("" for none) asks the window to reload the model with that profile."""
+    """``profileChosen(choice)`` ("" automatic by segment name, "-" none, or a profile name) asks the
+    window to give its segments the models that choice calls for."""
 
     profileChosen = QtCore.Signal(str)
 
@@ -35,7 +37,8 @@ class AdaptationDock(QtWidgets.QDockWidget):
         self.progress = QtWidgets.QProgressBar(objectName="adaptProgress", value=0)
         self.status = QtWidgets.QLabel("", objectName="adaptStatus", wordWrap=True)
         self.profileCombo = QtWidgets.QComboBox(objectName="profileCombo")
-        self.profileCombo.setToolTip("Adaptation profile applied to the model")
+        self.profileCombo.setToolTip("Adaptation profile: automatic gives each segment the profile made for the structure "
+                                     "it is named for (the base model when there is none); a chosen profile applies to every segment")
         self.deleteButton = QtWidgets.QPushButton("Delete profile", objectName="deleteProfileButton")
         buttons = QtWidgets.QHBoxLayout()
         buttons.addWidget(self.adaptButton)
@@ -62,7 +65,8 @@ class AdaptationDock(QtWidgets.QDockWidget):
 
         current = select if select is not None else (self.profileCombo.currentData() or "")
         self.profileCombo.clear()
-        self.profileCombo.addItem("(none)", "")
+        self.profileCombo.addItem("(automatic)", AUTOMATIC)  # by segment name: the tooltip says so
+        self.profileCombo.addItem("(none)", NO_PROFILE)
         for profile in list_profiles():
             self.profileCombo.addItem(f"{profile['name']} ({profile.get('structure', '?')})", profile["name"])
         self.profileCombo.setCurrentIndex(max(self.profileCombo.findData(current), 0))
@@ -101,8 +105,8 @@ class AdaptationDock(QtWidgets.QDockWidget):
                 self.status.setText(message["message"])  # the gate's sentence, with its numbers
                 if not message["kept"]:
                     continue  # no profile was written: the base model stays
-                self.refresh_profiles(select=self.nameEdit.text().strip())
-                self.profileChosen.emit(self.nameEdit.text().strip())
+                self.refresh_profiles()  # automatic (the default) gives the new profile to the segment it was made from
+                self.profileChosen.emit(self.profileCombo.currentData() or AUTOMATIC)
             else:
                 self.status.setText(f"Adaptation stopped: {message.get('message')}")
         if self.process.result is not None:
@@ -120,7 +124,7 @@ class AdaptationDock(QtWidgets.QDockWidget):
         from waveseg.adaptation.profiles import delete_profile
 
         name = self.profileCombo.currentData()
-        if name:
+        if name and name != NO_PROFILE:
             delete_profile(name)
-            self.refresh_profiles(select="")
-            self.profileChosen.emit("")
+            self.refresh_profiles(select=AUTOMATIC)
+            self.profileChosen.emit(AUTOMATIC)

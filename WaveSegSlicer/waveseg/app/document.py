@@ -1,7 +1,10 @@
 """What the app is editing: one image and its named, coloured segments (Qt-free).
 
-Each segment owns a ``VolumeSession`` (prompts, propagation, undo/redo) over the image; the
-segmenter (model) and the slice-embedding cache are shared, so a slice is encoded once. Saving writes all segments to one file with the image's geometry.
+Each segment owns a ``VolumeSession`` (prompts, propagation, undo/redo) over the image. Segments
+that use the same segmenter (model) share it and its slice-embedding cache, so a slice is encoded
+once; with ``segmenters`` (``waveseg.adaptation.scope.ScopedSegmenters``) a segment named for the
+structure of an adaptation profile gets that profile and the others the base model. Saving
+writes all segments to one file with the image's geometry.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ class Segment:
     name: str
     color: tuple[float, float, float]
     session: object  # waveseg.volume.VolumeSession
+    profile: str | None = None  # the adaptation profile its segmenter has (None: the base model)
 
     @property
     def mask(self) -> np.ndarray:
@@ -28,13 +32,19 @@ class Segment:
 
 
 class Document:
-    """An image (``ImageVolume`` with a (Z, Y, X) array) and its segments."""
+    """An image (``ImageVolume`` with a (Z, Y, X) array) and its segments.
 
-    def __init__(self, image: ImageVolume, segmenter, window: tuple[float, float] | None = None, prefetch: bool = True) -> None:
+    ``segmenter`` is the base model; ``segmenters``, when given, resolves each segment's model
+    from its name (and loads profiled models: call ``add_segment`` and ``rescope`` off the UI thread).
+    """
+
+    def __init__(self, image: ImageVolume, segmenter, window: tuple[float, float] | None = None, prefetch: bool = True,
+                 segmenters=None) -> None:
         if not image.is_volume:
             raise ValueError(f"the app segments volumes; {image.source or 'this image'} is 2D (use 'waveseg segment' for 2D images)")
         self.image = image
         self.segmenter = segmenter
+        self.segmenters = segmenters
         self.window = window
         self.prefetch = prefetch
         self.segments: list[Segment] = []
@@ -46,12 +56,36 @@ class Document:
 
     def add_segment(self, name: str | None = None, color: tuple[float, float, float] | None = None) -> Segment:
         n = len(self.segments)
-        session = self.segmenter.volume_session(self.image.array, spacing=self.spacing, window=self.window, prefetch=self.prefetch,
-                                                share_cache_with=self.segments[0].session if self.segments else None)
-        segment = Segment(name or f"Segment_{n + 1}", color or PALETTE[n % len(PALETTE)], session)
+        name = name or f"Segment_{n + 1}"
+        segmenter, profile = self._segmenter_for(name)
+        session = segmenter.volume_session(self.image.array, spacing=self.spacing, window=self.window, prefetch=self.prefetch,
+                                           share_cache_with=self._session_using(segmenter))
+        segment = Segment(name, color or PALETTE[n % len(PALETTE)], session, profile)
         self.segments.append(segment)
         self.active = n
         return segment
+
+    def _segmenter_for(self, name: str) -> tuple[object, str | None]:
+        if self.segmenters is None:
+            return self.segmenter, None
+        profile = self.segmenters.profile_for(name)
+        return (self.segmenter if profile is None else self.segmenters.get(profile)), profile
+
+    def _session_using(self, segmenter, besides: Segment | None = None):
+        """A segment's session that already uses ``segmenter`` (to share its embedding cache), or None."""
+        return next((s.session for s in self.segments if s is not besides and s.session.segmenter is segmenter), None)
+
+    def rescope(self) -> list[Segment]:
+        """Give every segment the model its name now calls for (after a rename, a new profile or
+        another profile choice); masks and undo history stay. Returns the segments that changed."""
+        changed = []
+        for segment in self.segments:
+            segmenter, profile = self._segmenter_for(segment.name)
+            if segmenter is not segment.session.segmenter:
+                segment.session.use_segmenter(segmenter, share_cache_with=self._session_using(segmenter, besides=segment))
+                changed.append(segment)
+            segment.profile = profile
+        return changed
 
     @property
     def segment(self) -> Segment:
@@ -61,12 +95,13 @@ class Document:
         return self.segments[self.active]
 
     def set_segmenter(self, segmenter) -> None:
-        """Switch model or profile: sessions keep their masks and undo history but re-encode slices."""
+        """Switch the base model: sessions keep their masks and undo history but re-encode slices."""
         self.segmenter = segmenter
+        if self.segmenters is not None:
+            self.segmenters.forget()
         for segment in self.segments:
-            segment.session.segmenter = segmenter
-        if self.segments:
-            self.segments[0].session.image_changed()  # one embedding cache, shared by all segments
+            segmenter_now, segment.profile = self._segmenter_for(segment.name)
+            segment.session.use_segmenter(segmenter_now, share_cache_with=self._session_using(segmenter_now, besides=segment))
 
     def save(self, path: str | os.PathLike) -> None:
         """All segments into ``.seg.nrrd`` (names, colours) or a label map (.nii.gz, .nrrd, ...)."""

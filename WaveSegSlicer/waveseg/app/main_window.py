@@ -7,8 +7,11 @@ from typing import Callable
 
 from Qt import QtCore, QtGui, QtWidgets
 
+from waveseg.adaptation.profiles import list_profiles
+from waveseg.adaptation.scope import ScopedSegmenters
 from waveseg.app.adaptation_dock import AdaptationDock
 from waveseg.app.document import Document
+from waveseg.app.proposals import ProposalActions
 from waveseg.app.runner import ModelRunner
 from waveseg.app.slice_view import SliceView, slice_to_voxel, window_for
 from waveseg.app.stroke_tools import HELP_ROWS as STROKE_HELP, add_stroke_tools, on_stroke
@@ -21,6 +24,7 @@ HELP = """<h3>WaveSeg</h3>
 """ + STROKE_HELP + """
 <tr><td><b>P</b></td><td>propagate the last prompted slice through the volume</td></tr>
 <tr><td><b>A</b></td><td>accept the last prompted slice (propagation will not change it)</td></tr>
+<tr><td><b>E</b>, <b>Shift+E</b></td><td>propose the segment on this slice / on all slices, from its annotated slices</td></tr>
 <tr><td><b>Shift+Del</b></td><td>clear the active segment</td></tr>
 <tr><td><b>Ctrl+Z</b> / <b>Ctrl+Y</b></td><td>undo / redo</td></tr>
 <tr><td><b>Ctrl+N</b></td><td>new segment</td></tr>
@@ -32,7 +36,7 @@ HELP = """<h3>WaveSeg</h3>
 SAVE_FILTER = "3D Slicer segmentation (*.seg.nrrd);;NIfTI label map (*.nii.gz);;NRRD label map (*.nrrd)"
 
 
-class MainWindow(QtWidgets.QMainWindow):
+class MainWindow(ProposalActions, QtWidgets.QMainWindow):
     """Arguments: ``load_segmenter(profile)`` returns a ``waveseg.Segmenter`` (profile None or a
     name) or, with ``server`` (its URL), a ``waveseg.remote.RemoteSegmenter``; ``with_3d`` adds
     the VTK surface view (it needs a display); ``prefetch`` lets sessions encode neighbouring
@@ -46,6 +50,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.load_segmenter = load_segmenter
         self.segmenter = None
         self.profile = profile
+        # segments get the profile made for their structure (by name); --profile NAME forces one for all
+        self.segmenters = ScopedSegmenters(load_segmenter, lambda: [] if server else list_profiles(), choice=profile)
         self.prefetch = prefetch
         self.document: Document | None = None
         self.last_slice: tuple[int, int] | None = None
@@ -115,6 +121,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.redo_action = self._action("Redo", "Ctrl+Y", self.redo, edit_menu, tools)
         self._action("New segment", "Ctrl+N", self.new_segment, edit_menu, tools)
         self.tool_actions = add_stroke_tools(self, edit_menu, tools)
+        self.propose_action = self._action("Propose", "E", self.propose_slice, edit_menu, tools)
+        self._action("Propose through volume", "Shift+E", self.propose_through_volume, edit_menu)
         self._action("Help", "F1", self.show_help, help_menu)
 
     def _build_segments_dock(self) -> None:
@@ -137,7 +145,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         def load() -> Document:
             image = read_image(path)
-            return Document(image, segmenter or self.load_segmenter(self.profile), prefetch=self.prefetch)
+            return Document(image, segmenter or self.load_segmenter(None), prefetch=self.prefetch, segmenters=self.segmenters)
 
         def failed(exc: Exception) -> None:  # a bad file: tell the user, keep the current image
             self.statusBar().clearMessage()
@@ -220,6 +228,7 @@ class MainWindow(QtWidgets.QMainWindow):
         row = self.segment_list.row(item)
         if self.document is not None and 0 <= row < len(self.document.segments):
             self.document.segments[row].name = item.text().strip() or self.document.segments[row].name
+            self.rescope()  # the new name may be a profile's structure, or no longer be
 
     # -- prompts and tools (model calls go to the runner) --------------------------------------------------
     def _run(self, label: str, function, slice_key: tuple[int, int] | None = None) -> None:
@@ -276,17 +285,27 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.document is not None:
             self._run("redo", self.document.segment.session.redo)
 
-    def switch_profile(self, profile: str) -> None:
-        def load():
-            return self.load_segmenter(profile or None)
+    def switch_profile(self, choice: str) -> None:
+        """``choice``: "" (automatic: each segment by its name), "-" (no profile) or a profile for all segments."""
+        self.segmenters.choice, self.profile = choice, choice or None
+        self.segmenters.forget()  # a profile may have been re-made under the same name
+        self.rescope()
 
-        def done(segmenter) -> None:
-            self.segmenter, self.profile = segmenter, profile or None
-            if self.document is not None:
-                self.document.set_segmenter(segmenter)
-            self.statusBar().showMessage(f"model profile: {profile or '(none)'}", 5000)
+    def rescope(self) -> None:
+        """Give each segment the model its name and the profile choice call for (on the worker: a profile loads in seconds)."""
+        if self.document is None:
+            return
+        document = self.document
 
-        if not self.runner.submit(load, done, lambda e: self.statusBar().showMessage(f"cannot load profile: {e}", 8000)):
+        def rescope() -> list[tuple[str, str | None]]:
+            document.rescope()
+            return [(s.name, s.profile) for s in document.segments]
+
+        def done(scoped) -> None:
+            used = ", ".join(f"{profile} for '{name}'" for name, profile in scoped if profile)
+            self.statusBar().showMessage(f"adaptation profile: {used or 'none (base model)'}", 5000)
+
+        if not self.runner.submit(rescope, done, lambda e: self.statusBar().showMessage(f"cannot load profile: {e}", 8000)):
             self.statusBar().showMessage("still working on the previous request", 3000)
 
     def training_data(self):

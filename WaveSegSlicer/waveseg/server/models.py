@@ -83,7 +83,7 @@ class ModelPool:
     def profiles(self) -> list[dict[str, Any]]:
         from waveseg.adaptation.profiles import list_profiles
 
-        keep = ("structure", "base_model", "slices", "val_dice_before", "val_dice_after", "created", "method")
+        keep = ("structure", "scope", "base_model", "slices", "val_dice_before", "val_dice_after", "created", "method")
         # named by file (an imported profile may carry another name in its metadata); never the path itself
         listed = [{"name": Path(p["path"]).stem, **{k: p[k] for k in keep if k in p}} for p in list_profiles()]
         return [p for p in listed if PROFILE_NAME.match(p["name"])]
