@@ -25,16 +25,28 @@ def test_help_for_every_command(sub):
     assert result.returncode == 0 and "usage: waveseg" in result.stdout
 
 
-def test_demo_writes_a_mask_a_segmentation_and_an_overlay(tmp_path):
+def test_demo_box_click_propagation_each_scored_with_an_overlay(tmp_path):
+    import re
+
     result = waveseg("demo", "-o", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
-    assert "Dice" in result.stdout and "encoding" in result.stderr  # progress on stderr
-    mask = read_image(tmp_path / "out" / "demo_mask.nii.gz").array > 0
+    assert "box, corrective click and propagation" in result.stderr  # progress on stderr
+    scores = [float(d) for d in re.findall(r"Dice (\d\.\d+) against the reference", result.stdout)]
+    assert [line.split(",")[1].split(":")[0].strip() for line in result.stdout.splitlines()] == \
+        ["box", "corrective click", "propagation"]
     truth = read_image(SAMPLE_BRAIN_MASK).array > 0
-    assert dice(mask[DEMO_SLICE], truth[DEMO_SLICE]) > 0.9 and not mask[DEMO_SLICE + 1].any()
+    mask = read_image(tmp_path / "out" / "demo_mask.nii.gz").array > 0
+    # the printed numbers are the written result's: step 3's is the 3D Dice of the file, step 2's its middle slice
+    assert scores[2] == pytest.approx(dice(mask, truth), abs=5e-4)
+    assert scores[1] == pytest.approx(dice(mask[DEMO_SLICE], truth[DEMO_SLICE]), abs=5e-4)
+    assert min(scores) > 0.9 and mask.any(axis=(1, 2)).all()  # propagated to every slice
     assert read_image(tmp_path / "out" / "demo_mask.seg.nrrd").array.shape == mask.shape
-    overlay = Image.open(tmp_path / "out" / "demo_overlay.png")
-    assert overlay.size == (181, 217) and overlay.mode == "RGB"
+    for name in ("demo_1_box.png", "demo_2_click.png"):
+        overlay = Image.open(tmp_path / "out" / name)
+        assert overlay.size == (181, 217) and overlay.mode == "RGB"
+    assert Image.open(tmp_path / "out" / "demo_3_propagation.png").size == (4 * 181, 4 * 217)  # the 16 slices
+    box, click = (np.asarray(Image.open(tmp_path / "out" / n)) for n in ("demo_1_box.png", "demo_2_click.png"))
+    assert (box != click).any()  # the click (and its change) is drawn
 
 
 def test_segment_with_box_and_clicks_on_a_volume_slice(tmp_path):

@@ -238,28 +238,13 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from waveseg.io import read_image
-    from waveseg.sample_data import DEMO_BOX, DEMO_SLICE, SAMPLE_BRAIN_MASK, SAMPLE_T1
+    from waveseg.demo import run_demo
 
-    out = Path(args.output_dir)
-    volume = read_image(SAMPLE_T1)
-    truth = read_image(SAMPLE_BRAIN_MASK).array[DEMO_SLICE] > 0
-    image = volume.array[DEMO_SLICE]
     seg = _load_segmenter(args.model, args.device, args.profile)
-    with _Timer("encoding the demo slice (Colin27 T1, axial slice 8)"):
-        seg.set_image(image)
-    result = seg.predict(box=DEMO_BOX)
-    dice = 2 * (result.mask & truth).sum() / max(result.mask.sum() + truth.sum(), 1)
-    print(f"box prompt {DEMO_BOX} -> brain mask: Dice {dice:.3f} against the reference brain mask, "
-          f"predicted IoU {result.score:.3f}")
-    _write_outputs(result.mask, volume, DEMO_SLICE, out / "demo_mask.nii.gz", out / "demo_overlay.png",
-                   image, DEMO_BOX, None, None, None)
-    full = np.zeros(volume.array.shape, dtype=bool)
-    full[DEMO_SLICE] = result.mask
-    from waveseg.io import write_mask
-
-    write_mask(full, out / "demo_mask.seg.nrrd", volume, segment_name="brain")
-    _log(f"wrote {out / 'demo_mask.seg.nrrd'} (open it in 3D Slicer with {SAMPLE_T1.name})")
+    with _Timer("box, corrective click and propagation on the demo volume (Colin27 T1, 16 axial slices)"):
+        run_demo(seg, Path(args.output_dir), log=print)
+    _log(f"wrote {Path(args.output_dir) / 'demo_mask.nii.gz'} and demo_mask.seg.nrrd (open it in 3D Slicer over "
+         "WaveSegSlicer/waveseg/data/colin27_t1_axial.nii.gz)")
     return 0
 
 
@@ -354,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(batch)
     batch.set_defaults(func=cmd_batch)
 
-    demo = sub.add_parser("demo", help="segment the embedded sample (Colin27 brain MRI) and write a mask and an overlay")
+    demo = sub.add_parser("demo", help="box, corrective click and propagation on the embedded sample (Colin27 brain MRI): "
+                                       "each step's Dice and overlay PNG, and the mask")
     demo.add_argument("-o", "--output-dir", default="waveseg-demo", help="folder for the outputs (default: waveseg-demo)")
     model_options(demo)
     demo.set_defaults(func=cmd_demo)
