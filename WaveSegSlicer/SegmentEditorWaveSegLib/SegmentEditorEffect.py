@@ -39,6 +39,7 @@ HELP = """<html>Segment with clicks and boxes (WaveSeg, runs on the CPU).<p>
 <li><b>Left-drag:</b> draw a box around the structure.</li>
 <li><b>Enter:</b> apply the preview to the segment you started on. <b>C:</b> cancel (discard the preview).</li>
 <li><b>P:</b> propagate the last prompted slice through the volume (progress bar, Cancel).</li>
+<li><b>Propose:</b> the selected segment on its other slices, from the slices already drawn (no training).</li>
 <li><b>BackSpace / Shift+BackSpace:</b> undo / redo the last prompt. <b>Ctrl+Z:</b> undo an applied result.</li>
 </ul><p>The slice view must show voxel planes of the source volume (use "Rotate to volume plane" if it
 warns). Masking and overwrite settings apply on Apply, as for every effect.</html>"""
@@ -109,6 +110,9 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
                                             self.onPropagate, buttons)
         self.undoButton = self._button("Undo prompt", "Undo the last prompt (BackSpace)", self.onUndo, buttons)
         self.redoButton = self._button("Redo prompt", "Redo the undone prompt (Shift+BackSpace)", self.onRedo, buttons)
+        self.proposeButton = self._button("Propose", "Propose the selected segment on its slices not yet annotated (across the last "
+                                          "prompted view; axial at first), from its annotated slices; BackSpace undoes it",
+                                          self.onPropose, buttons)
         frame = qt.QWidget()
         frame.setLayout(buttons)
         self.scriptedEffect.addOptionsWidget(frame)
@@ -144,6 +148,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.propagateButton.enabled = has and not busy and self.logic.last_slice is not None
         self.undoButton.enabled = has and not busy and self.logic.session.can_undo
         self.redoButton.enabled = has and not busy and self.logic.session.can_redo
+        self.proposeButton.enabled = not busy  # without a session, the first Propose starts one on the segment
         for combo in (self.modelComboBox, self.profileComboBox, self.serverLineEdit, self.tokenFileLineEdit):
             combo.enabled = not has  # the session's embeddings belong to one model: Apply or Cancel first
 
@@ -460,6 +465,24 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
                 " (stopped by you; BackSpace undoes it)" if report.cancelled else f"; stopped {stops}")
         elif self.logic is None:
             self.statusLabel.text = "Propagation cancelled; prompts discarded."
+
+    def onPropose(self):
+        """Propose the selected segment from its annotated slices (waveseg.examples.volume_proposals):
+        the slices locked in this session, else the slices the segment already had."""
+        if self.busy():
+            return
+        try:
+            logic = self.promptLogic()
+        except Exception as exc:  # no packages, or cancelled while the model loaded
+            self.statusLabel.text = f"<font color='red'>Propose failed: {exc}</font>"
+            return
+        from waveseg.examples.volume_proposals import propose_other_slices
+
+        axis = logic.last_slice[0] if logic.last_slice is not None else 0
+        report = self.runModel("Proposal", propose_other_slices, logic.session, axis)
+        if report is not None:
+            self.statusLabel.text += (f"; proposed on {len(report.written)} slices" + (
+                f", {len(report.low_confidence)} look free of it (left as they were)" if report.low_confidence else ""))
 
     # -- mouse and keys ----------------------------------------------------------------------------
     def boxActor(self, viewWidget):

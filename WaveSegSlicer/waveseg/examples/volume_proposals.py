@@ -18,7 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from waveseg.errors import InvalidPromptError, ModelFileError
+import numpy as np
+
+from waveseg.errors import InvalidPromptError, ModelFileError, WaveSegError
 from waveseg.examples.example_set import ExampleSet, encoder_fingerprint
 from waveseg.examples.proposal import propose
 from waveseg.volume_geometry import take_slice
@@ -33,13 +35,30 @@ class ProposalReport:
     cancelled: bool = False
 
 
+def annotated_slices(vs, axis: int) -> list[int]:
+    """The slices across ``axis`` that serve as examples: the locked (prompted, edited, accepted)
+    ones with a mask, or, when none is locked, every slice with a mask (a segment drawn before the
+    session started, which the Slicer effect and the app hand over unlocked)."""
+    locked = sorted(i for a, i in vs.locked if a == axis and take_slice(vs.mask, axis, i).any())
+    if locked:
+        return locked
+    others = tuple(d for d in range(3) if d != axis)
+    return [int(i) for i in np.flatnonzero(vs.mask.any(axis=others))]
+
+
+def _check_local(vs) -> None:
+    if not hasattr(vs, "_cache"):
+        raise WaveSegError("proposals from examples run with a local model; a server session does not offer them yet")
+
+
 def session_examples(vs, axis: int = 0, slices: Sequence[int] | None = None, structure: str = "") -> ExampleSet:
     """An ``ExampleSet`` from a ``VolumeSession``'s slices across ``axis``: the given ``slices``,
-    else every locked (prompted, edited or accepted) slice whose mask is not empty."""
+    else ``annotated_slices``."""
+    _check_local(vs)
     if axis not in (0, 1, 2):
         raise InvalidPromptError(f"axis must be 0, 1 or 2; got {axis}")
     if slices is None:
-        slices = sorted(i for a, i in vs.locked if a == axis and take_slice(vs.mask, axis, i).any())
+        slices = annotated_slices(vs, axis)
     if not slices:
         raise InvalidPromptError("no annotated slice to learn from: segment or accept at least one slice first")
     px = vs._pixels(axis)
@@ -54,6 +73,7 @@ def propose_volume(vs, examples: ExampleSet, axis: int = 0, slices: Sequence[int
     """Propose ``examples``' structure on the unlocked ``slices`` across ``axis`` (default: all) of
     the ``VolumeSession`` ``vs``, as one undoable step; refuses a set made with another model.
     A cancel keeps what was written so far (one step, undoable)."""
+    _check_local(vs)
     if examples.fingerprint != encoder_fingerprint(vs.segmenter):
         raise ModelFileError(f"the example set was made with model {examples.model_name!r}, not with this session's "
                              f"{vs.segmenter.card.name!r}; make it again with this model")
@@ -87,6 +107,10 @@ def propose_volume(vs, examples: ExampleSet, axis: int = 0, slices: Sequence[int
 def propose_other_slices(vs, axis: int = 0, slices: Sequence[int] | None = None, structure: str = "",
                          progress: Callable[[int, int], None] | None = None,
                          cancel: Callable[[], bool] | None = None) -> ProposalReport:
-    """Propose on the unlocked slices across ``axis`` from the session's own locked, non-empty
-    slices (``session_examples``); one undoable step."""
-    return propose_volume(vs, session_examples(vs, axis, structure=structure), axis, slices, progress, cancel)
+    """Propose on the slices across ``axis`` (default: all) that are neither locked nor examples, from
+    the session's ``annotated_slices``; one undoable step."""
+    _check_local(vs)
+    examples_at = annotated_slices(vs, axis)
+    examples = session_examples(vs, axis, examples_at, structure)
+    todo = [int(i) for i in (range(vs.volume.shape[axis]) if slices is None else slices) if int(i) not in examples_at]
+    return propose_volume(vs, examples, axis, todo, progress, cancel)
