@@ -3,7 +3,9 @@
 Mouse: click = positive point, Ctrl+click = negative point, drag = box (right-drag stays Slicer's
 zoom). Keys in a slice view (none of them is a Segment Editor shortcut; those are listed in
 v5.10.0 ``qMRMLSegmentEditorWidget.cxx:2300-2377``, z/y/Esc/q/w/i/Space/digits among them):
-Enter = Apply, C = Cancel, P = Propagate, BackSpace = undo prompt, Shift+BackSpace = redo prompt.
+Enter = Apply, C = Cancel, P = Propagate, BackSpace = undo prompt, Shift+BackSpace = redo prompt,
+D / L / K = scribble / lasso / click-and-box tool (``WaveSegSlicerLib.stroke_drawing``, which quotes
+the Slicer lines that take the other letters).
 
 How the pieces fit, and the Slicer behaviour each depends on:
 - The session works on the editor's grid (``sourceVolumeImageData()``) and Apply fills
@@ -32,11 +34,14 @@ DRAG_THRESHOLD_PX = 5  # a press and release further apart than this is a box, e
 PREVIEW_COLOR = (1.0, 0.85, 0.1)
 # (VTK key symbol, Shift held) -> handler; a test checks them against the Segment Editor's shortcuts
 KEYS = {("Return", False): "onApply", ("KP_Enter", False): "onApply", ("c", False): "onCancel",
-        ("p", False): "onPropagate", ("BackSpace", False): "onUndo", ("BackSpace", True): "onRedo"}
+        ("p", False): "onPropagate", ("BackSpace", False): "onUndo", ("BackSpace", True): "onRedo",
+        ("d", False): "useScribbleTool", ("l", False): "useLassoTool", ("k", False): "usePromptTool"}
 HELP = """<html>Segment with clicks and boxes (WaveSeg, runs on the CPU).<p>
 <ul style="margin: 0">
 <li><b>Left-click:</b> add a positive point (inside the structure). <b>Ctrl+left-click:</b> a negative point.</li>
 <li><b>Left-drag:</b> draw a box around the structure.</li>
+<li><b>D / L / K:</b> scribble / lasso / click-and-box tool; with a stroke tool, left-drag draws a positive stroke
+(a lasso adds its inside), Ctrl+left-drag a negative one (a lasso removes its inside).</li>
 <li><b>Enter:</b> apply the preview to the segment you started on. <b>C:</b> cancel (discard the preview).</li>
 <li><b>P:</b> propagate the last prompted slice through the volume (progress bar, Cancel).</li>
 <li><b>Propose:</b> the selected segment on its other slices, from the slices already drawn (no training).</li>
@@ -64,6 +69,9 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         self.installing = False  # the installer runs (it pumps events on 5.10: a second click must not start it again)
         self.generation = 0  # bumped by Cancel: a model load that returns afterwards is discarded
         self.editorObservation = None  # (segment editor node, observer tag) while active
+        from WaveSegSlicerLib.stroke_drawing import StrokeDrawing
+
+        self.strokes = StrokeDrawing(scriptedEffect)  # the scribble / lasso tool and the stroke being drawn
 
     def clone(self):
         import qSlicerSegmentationsEditorEffectsPythonQt as effects
@@ -213,6 +221,7 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             self.scriptedEffect.removeActor2D(widget, actor)
         self.boxActors = {}
         self.press = None
+        self.strokes.remove()
 
     def cleanup(self):
         """Slicer 5.10 calls this from the editor widget's destructor, without deactivate()
@@ -315,6 +324,20 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
     def addBox(self, viewWidget, xy0, xy1):
         self.addPromptRas("box", [self.xyToRas(xy, viewWidget) for xy in (xy0, xy1)], self.sliceNormal(viewWidget))
 
+    def addStroke(self, viewWidget, xys, positive, closed):
+        """A scribble (``closed`` False) or lasso drawn through display points ``xys`` of ``viewWidget``."""
+        self.addPromptRas("lasso" if closed else "scribble", [self.xyToRas(xy, viewWidget) for xy in xys],
+                          self.sliceNormal(viewWidget), positive)
+
+    def useScribbleTool(self):
+        self.strokes.tool = "scribble"
+
+    def useLassoTool(self):
+        self.strokes.tool = "lasso"
+
+    def usePromptTool(self):
+        self.strokes.tool = "prompt"
+
     def addPromptRas(self, kind, rasPoints, normal, positive=True):
         """One prompt in world RAS on the slice view with ``normal`` (also used by the self-test)."""
         if self.busy():
@@ -333,6 +356,9 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
             return
         if kind == "box":
             self.runModel("Box", logic.box, voxels[0], voxels[1], axis)
+        elif kind in ("scribble", "lasso"):
+            self.runModel(kind.capitalize(), logic.stroke, voxels, positive, axis, kind == "lasso",
+                          repropagate=self.repropagateCheckBox.checked, cancel=lambda: self.cancelRequested)
         else:
             self.runModel("Point", logic.click, voxels[0], positive, axis,
                           repropagate=self.repropagateCheckBox.checked, cancel=lambda: self.cancelRequested)
@@ -526,6 +552,8 @@ class SegmentEditorEffect(AbstractScriptedSegmentEditorEffect):
         if self.press is not None and self.press[0] is not viewWidget:  # a press in another view that never came back
             self.showBox(self.press[0], None, None)
             self.press = None
+        if self.strokes.process(self, callerInteractor, eventId, viewWidget, xy):
+            return True
         if eventId == vtk.vtkCommand.LeftButtonPressEvent and not (callerInteractor.GetShiftKey() or callerInteractor.GetAltKey()):
             self.press = (viewWidget, xy)
             return True

@@ -57,6 +57,17 @@ class VolumePromptLogic:
         self.last_slice = (axis, voxel_to_slice(ijk, axis)[0])
         return self.last_slice
 
+    def stroke(self, voxels: Sequence[Sequence[float]], positive: bool, axis: int, closed: bool, repropagate: bool = False,
+               progress: Progress | None = None, cancel: Callable[[], bool] | None = None) -> tuple[int, int]:
+        """A scribble (``closed`` False) or lasso through voxels (i, j, k) on the slice across ``axis``
+        (the slice of the first voxel); returns (axis, index), as ``click``."""
+        index = voxel_to_slice(tuple(float(v) for v in voxels[0]), axis)[0]
+        xy = [voxel_to_slice(tuple(float(v) for v in ijk), axis)[1] for ijk in voxels]
+        action = self.session.lasso if closed else self.session.scribble
+        action(axis, index, xy, positive=positive, repropagate=repropagate, progress=progress, cancel=cancel)
+        self.last_slice = (axis, index)
+        return self.last_slice
+
     def box(self, ijk0: Sequence[float], ijk1: Sequence[float], axis: int) -> tuple[int, int]:
         """Segment the slice under a box with corners at voxels ``ijk0`` and ``ijk1``; returns (axis, index)."""
         index, (x0, y0) = voxel_to_slice(tuple(ijk0), axis)
