@@ -206,6 +206,9 @@ def main() -> None:
         print(f"| {case.title} | " + " | ".join(f"{results[n]['dice']:.3f}" for n in names)
               + f" | {first['dice_clicks']:.3f} | {seconds} | {speed} | {first['covered'][0]}-{first['covered'][1]} "
               f"({box[0][2]}-{box[1][2]}) | {stops} |", flush=True)
+        if args.json:  # after every volume, so that a run cut short keeps what it measured
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(everything, indent=1))
         if args.plots:
             slug = "".join(ch if ch.isalnum() else "_" for ch in case.title.lower()).strip("_")
             plot_case(args.plots / f"{slug}.png", case.title, truth, box, results)
@@ -214,9 +217,6 @@ def main() -> None:
         total = [sum(everything[c.title][n]["seconds"] for c in cases) for n in names]
         print("| **mean** | " + " | ".join(f"**{m:.3f}**" for m in means) + f" | | {' / '.join(f'{t:.1f}' for t in total)} | "
               + (f"{total[-1] / total[0]:.1f}x" if args.reference != "none" else "-") + " | | |")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(everything, indent=1))
 
 
 if __name__ == "__main__":

@@ -290,9 +290,20 @@ class VolumeSession(StrokeActions):
         limits = (int(round(lo[ijk_axis])), int(round(hi[ijk_axis])))
         step = self._begin()
         self._segment(step, axis, index, (x0, y0, x1, y1), None, None)
+        self._prompts[(axis, index)]["box3d"] = (limits, (x0, y0, x1, y1))
         report = self._propagate(step, axis, index, limits, progress, cancel, settle=False, bounds=(x0, y0, x1, y1))
         self._commit(step)
         return report
+
+    def _box3d_around(self, axis: int, index: int) -> tuple[tuple[int, int], tuple[float, float, float, float]] | None:
+        """(slice limits, (x0, y0, x1, y1)) of the latest 3D box whose slices along ``axis`` include
+        ``index``, or None. Boxes live in the prompts of the slices they segmented, so undo and redo
+        bring them back and take them away with those slices."""
+        own = self._prompts.get((axis, index), {}).get("box3d")
+        if own is not None:
+            return own
+        boxes = [p["box3d"] for (a, _), p in self._prompts.items() if a == axis and p.get("box3d")]
+        return next((b for b in reversed(boxes) if b[0][0] <= index <= b[0][1]), None)
 
     def propagate(self, axis: int, index: int, progress: ProgressCallback | None = None,
                   cancel: Callable[[], bool] | None = None) -> PropagationReport:
@@ -332,13 +343,19 @@ class VolumeSession(StrokeActions):
             clicks_only = self._predict(axis, index, np.asarray(points, np.float32), np.asarray(labels), None, previous)
             if _clicks_missed(clicks_only[0], points, labels) < _clicks_missed(mask2d, points, labels):
                 (mask2d, out), box = clicks_only, None
-        self._prompts[(axis, index)] = {"box": box, "points": points, "labels": labels, "score": out.score}
+        in_box = self._box3d_around(axis, index)
+        self._prompts[(axis, index)] = {"box": box, "points": points, "labels": labels, "score": out.score, "box3d": in_box}
         self._logits[(axis, index)] = out.logits
         self._write(step, axis, index, mask2d)
         self.locked.add((axis, index))
         report = PropagationReport()
         if repropagate and mask2d.any():
-            report = self._propagate(step, axis, index, (0, self.volume.shape[axis] - 1), progress, cancel, settle=True)
+            # Inside a user's 3D box the correction spreads through that box's slices only, with its
+            # (x, y) bounds: spread through the whole volume under the free rule, it wrote masks past
+            # the object's end and replaced good ones (scripts/bench_volume.py, "+3 clicks": totalseg_ct
+            # liver 0.613 -> 0.191 before this).
+            limits, bounds = in_box if in_box is not None else ((0, self.volume.shape[axis] - 1), None)
+            report = self._propagate(step, axis, index, limits, progress, cancel, settle=True, bounds=bounds)
         self._commit(step)
         return report
 
@@ -373,7 +390,7 @@ class VolumeSession(StrokeActions):
                     report.stopped[name] = "object too small"
                     break
                 mask2d, out = self._predict(axis, index, **prompt)
-                if rule.prompt == "recentre" and mask2d.any():
+                if rule.prompt_kind(bounds is not None) == "recentre" and mask2d.any():
                     recentred = next_prompt(rule, mask2d, None, bounds)
                     if recentred is not None:
                         prompt = recentred
@@ -397,7 +414,7 @@ class VolumeSession(StrokeActions):
                     self._write(step, axis, index, mask2d)
                     self._logits[(axis, index)] = out.logits
                     self._prompts[(axis, index)] = {"box": [float(v) for v in prompt["box"]], "points": [], "labels": [],  # clicks keep the box
-                                                    "score": out.score}
+                                                    "score": out.score, "box3d": None if bounds is None else (limits, bounds)}
                     report.written.append(index)
                     previous, previous_logits = mask2d, out.logits
                 index += direction
