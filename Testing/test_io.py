@@ -100,7 +100,9 @@ def test_corrupt_truncated_and_missing_files_are_clear_errors(tmp_path):
     raw = gzip.decompress(src.read_bytes())
     (tmp_path / "cut.nii").write_bytes(raw[: len(raw) // 2])
     (tmp_path / "cut.nii.gz").write_bytes(src.read_bytes()[: len(src.read_bytes()) // 2])
-    for cut in ("cut.nii", "cut.nii.gz"):
+    (tmp_path / "short.nii").write_bytes(raw[:-4])  # one float32 voxel short
+    (tmp_path / "short.nii.gz").write_bytes(gzip.compress(raw[:-4]))  # a whole gzip stream, one voxel short
+    for cut in ("cut.nii", "cut.nii.gz", "short.nii", "short.nii.gz"):
         with pytest.raises(ImageFileError, match="cannot read"):
             read_image(tmp_path / cut)
     with pytest.raises(ImageFileError, match="does not exist"):
