@@ -4,9 +4,11 @@ several ``StrokeRule`` settings, one model, one process, the same masks and seed
 
     .venv/bin/python scripts/bench_strokes.py [--model default] [--limit 40] [--slices .../test.npz]
 
-Rules compared (``waveseg.stroke_prompts.StrokeRule``): point tokens per scribble (1, 3, 5, 8),
-pinning the strokes into the mask prompt or not, forcing the strokes' pixels into the result or
-not; for the first lasso, its box and/or its inside as the mask prompt. Prints a Markdown table.
+Rules compared (``waveseg.stroke_prompts.StrokeRule``; "shipped" is its defaults): point tokens per
+scribble, pinning the strokes into the mask prompt or not, forcing the strokes' pixels into the
+result or not, a corrective stroke's change kept near it or not, forcing a first lasso's inside,
+the first lasso's inside as the mask prompt. Strokes go through ``InteractiveSession`` (the user's
+path). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -24,19 +26,24 @@ from evaluate import DEFAULT_SLICES, chosen_masks
 from waveseg.predictor import Segmenter
 from waveseg.stroke_prompts import StrokeRule
 
-RULES = {
-    "shipped (5 points, pin, force, lasso box + mask)": StrokeRule(),
-    "1 point per scribble": StrokeRule(scribble_points=1),
-    "1 point, no pinning": StrokeRule(scribble_points=1, pin=False),
-    "1 point, no forcing": StrokeRule(scribble_points=1, force=False),
-    "2 points": StrokeRule(scribble_points=2),
-    "3 points": StrokeRule(scribble_points=3),
-    "8 points": StrokeRule(scribble_points=8),
-    "no pinning": StrokeRule(pin=False),
-    "no forcing": StrokeRule(force=False),
-    "tokens only (no pin, no force)": StrokeRule(pin=False, force=False),
-    "lasso: box only": StrokeRule(lasso_mask=False),
-    "lasso: mask only": StrokeRule(lasso_box=False),
+RULES = {  # round 1 (all against the defaults then: 5 points, pin, force, local 2, first lasso forced)
+    "5 points, pin, force, local 2, first lasso forced": StrokeRule(scribble_points=5, force_first_lasso=True),
+    "1 point per scribble": StrokeRule(scribble_points=1, force_first_lasso=True),
+    "3 points": StrokeRule(scribble_points=3, force_first_lasso=True),
+    "no pinning": StrokeRule(scribble_points=5, pin=False, force_first_lasso=True),
+    "no forcing": StrokeRule(scribble_points=5, force=False, force_first_lasso=True),
+    "change anywhere (local=None)": StrokeRule(scribble_points=5, local=None, force_first_lasso=True),
+    "local=1": StrokeRule(scribble_points=5, local=1.0, force_first_lasso=True),
+    "first lasso not forced": StrokeRule(scribble_points=5, force_first_lasso=False),
+    "first lasso: box only": StrokeRule(scribble_points=5, lasso_mask=False, force_first_lasso=True),
+}
+ROUND2 = {  # round 2: 3 points, first lasso not forced; pinning and locality
+    "3 points, pin, local 2": StrokeRule(scribble_points=3, pin=True, local=2.0, force_first_lasso=False),
+    "3 points, pin, local 4": StrokeRule(scribble_points=3, pin=True, local=4.0, force_first_lasso=False),
+    "3 points, pin, local None": StrokeRule(scribble_points=3, pin=True, local=None, force_first_lasso=False),
+    "3 points, no pin, local 2": StrokeRule(scribble_points=3, pin=False, local=2.0, force_first_lasso=False),
+    "3 points, no pin, local 4": StrokeRule(scribble_points=3, pin=False, local=4.0, force_first_lasso=False),
+    "3 points, no pin, local None": StrokeRule(scribble_points=3, pin=False, local=None, force_first_lasso=False),
 }
 
 
@@ -46,7 +53,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--slices", nargs="+", default=[str(DEFAULT_SLICES)])
+    parser.add_argument("--round", type=int, default=2, choices=[1, 2], help="which set of rules")
     args = parser.parse_args()
+    rules = RULES if args.round == 1 else ROUND2
     torch.set_num_threads(1)
     data = modality_report.load_slices(args.slices)
     with warnings.catch_warnings():
@@ -54,14 +63,14 @@ def main() -> None:
         seg = Segmenter.from_pretrained(args.model)
     chosen = chosen_masks(data, args.limit)
     encoded = {}
-    results = {name: {"scribble_curve": [], "lasso_curve": []} for name in RULES}
+    results = {name: {"scribble_curve": [], "lasso_curve": []} for name in rules}
     start = time.perf_counter()
     for m in chosen:
         s = int(data["mask_slice"][m])
         if s not in encoded:
             encoded = {s: seg.encode(data["images"][s])}  # masks are grouped by slice: keep one
         truth = data["masks"][m]
-        for name, rule in RULES.items():
+        for name, rule in rules.items():
             seg.stroke_rule = rule
             for k, v in stroke_protocol.run(seg, data["images"][s], encoded[s], truth, args.seed + int(m)).items():
                 results[name][k].append(v)

@@ -2,7 +2,7 @@
 
 * scribbles (ScribblePrompt's protocol): at each step one scribble in the largest error region
   (``waveseg.stroke_simulation.next_scribble``: kind line / centreline / contour drawn at random
-  from a generator seeded per mask, so every model gets the same kinds), all earlier scribbles and
+  from a generator seeded per mask and step, so every model gets the same kinds), all earlier scribbles and
   the previous logits fed back, up to ``MAX_SCRIBBLES`` steps;
 * lasso: one positive lasso from a noisy outline of the target (``noisy_outline``), then
   ``LASSO_SCRIBBLES`` corrective scribbles.
@@ -22,7 +22,7 @@ LASSO_SCRIBBLES = 3
 TARGET_DICE = 0.85
 
 
-def scribble_loop(seg, image: np.ndarray, encoded, truth: np.ndarray, n_steps: int, rng: np.random.Generator,
+def scribble_loop(seg, image: np.ndarray, encoded, truth: np.ndarray, n_steps: int, seed: int,
                   lasso: np.ndarray | None = None) -> list[np.ndarray]:
     """Masks after each step through ``InteractiveSession`` (the user's path: strokes kept, a
     corrective stroke's change kept near it), without ROI zoom, as the click protocol: the lasso
@@ -34,7 +34,9 @@ def scribble_loop(seg, image: np.ndarray, encoded, truth: np.ndarray, n_steps: i
         prediction = session.add_lasso(lasso, positive=True)
         masks.append(prediction)
     for _ in range(n_steps):
-        scribble = next_scribble(prediction, truth, rng)
+        # a fresh generator per step: step i gets the same kind and noise whatever earlier steps drew,
+        # so models and rules are compared on the same scribble kinds
+        scribble = next_scribble(prediction, truth, np.random.default_rng([seed, len(masks)]))
         if scribble is not None:
             prediction = session.add_scribble(*scribble)
         masks.append(prediction)
@@ -48,10 +50,9 @@ def to_reach(curve: list[float], target: float = TARGET_DICE) -> int:
 
 def run(seg, image: np.ndarray, encoded, truth: np.ndarray, seed: int) -> dict[str, list[float]]:
     """Dice curves of both protocols on one mask: {"scribble_curve": [...], "lasso_curve": [...]}."""
-    rng = np.random.default_rng(seed)
-    scribbles = scribble_loop(seg, image, encoded, truth, MAX_SCRIBBLES, rng)
-    outline = noisy_outline(truth, rng)
-    lasso = scribble_loop(seg, image, encoded, truth, LASSO_SCRIBBLES, rng, lasso=outline)
+    scribbles = scribble_loop(seg, image, encoded, truth, MAX_SCRIBBLES, seed)
+    outline = noisy_outline(truth, np.random.default_rng([seed, 1000]))  # the same outline for every model
+    lasso = scribble_loop(seg, image, encoded, truth, LASSO_SCRIBBLES, seed + 1, lasso=outline)
     return {"scribble_curve": [dice(m, truth) for m in scribbles], "lasso_curve": [dice(m, truth) for m in lasso]}
 
 

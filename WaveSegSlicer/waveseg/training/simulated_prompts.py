@@ -6,7 +6,10 @@ error region with the previous logits fed back as the mask prompt (no gradient t
 rounds, as in SAM's training; with ``pin_clicks`` the clicks are pinned into those logits, as
 ``Segmenter`` does at inference); the loss is Dice + BCE (the BCE optionally weighted to the true
 edge) of the last round's mask plus the MSE of the predicted IoU. Coordinates are in the 256 x 256
-model frame.
+model frame. Strokes (issue #26, ``waveseg.stroke_simulation``): with ``lasso_prob`` a sample starts
+from a noisy-outline lasso instead (its box and its inside as the mask prompt, as ``Segmenter`` gives
+a first lasso); with ``stroke_prob`` a correction round is a scribble in the largest error region
+(its point tokens) instead of one click. Both 0 by default: earlier configs draw the same prompts.
 
 The batch is decoded together, round by round: at round r every sample still clicking has r + 2
 prompt tokens (a box's two corners and r clicks, or r + 1 clicks and SAM's padding point), so
@@ -24,13 +27,15 @@ from torch import nn
 
 from waveseg.click_pinning import pin_clicks
 from waveseg.prompt_simulation import jittered_box, next_click
+from waveseg.stroke_simulation import lasso_start, scribble_as_clicks
 from waveseg.training.losses import segmentation_loss
 
 
 class SimulatedPromptStep(nn.Module):
     def __init__(self, model: nn.Module, box_prob: float = 0.5, max_rounds: int = 4, pin_clicks: bool = False,
-                 boundary_weight: float = 0.0) -> None:
+                 boundary_weight: float = 0.0, stroke_prob: float = 0.0, lasso_prob: float = 0.0) -> None:
         super().__init__()
+        self.stroke_prob, self.lasso_prob = stroke_prob, lasso_prob
         self.boundary_weight = boundary_weight
         self.model = model
         self.box_prob = box_prob
@@ -53,25 +58,26 @@ class SimulatedPromptStep(nn.Module):
         clicks = [[] if box is not None else [next_click(None, t)] for box, t in zip(boxes, truths)]
         rounds = rng.integers(0, self.max_rounds + 1, size)
         logits: list[torch.Tensor | None] = [None] * size  # (1, 1, 256, 256) on the CPU
+        if self.lasso_prob:  # (no draw at all when off, so earlier configs keep their random stream)
+            for b in range(size):
+                if rng.random() < self.lasso_prob:
+                    box, inside = lasso_start(truths[b], rng)
+                    boxes[b], clicks[b], logits[b] = box, [], torch.from_numpy(inside)[None, None]
+
+        def prompt_shape(b: int) -> tuple[int, bool]:  # (prompt tokens - 1, fed-back mask or not)
+            return len(clicks[b]) + (boxes[b] is not None), logits[b] is not None
+
         with torch.no_grad():
             for r in range(int(rounds.max(initial=0))):
                 active = [b for b in range(size) if rounds[b] > r]
                 if not active:
                     break
-                out, _ = self._decode(embeddings.detach(), active, boxes, clicks, logits)
-                out = out.float().cpu()
-                for row, b in enumerate(active):
-                    logits[b] = out[row : row + 1]
-                    click = next_click(out[row, 0].numpy() > 0, truths[b])
-                    if click is None:
-                        rounds[b] = r  # perfect: this sample stops clicking
-                    else:
-                        clicks[b].append(click)
+                # one decode per prompt shape: without strokes all active samples share one shape
+                # (r + 2 tokens); a scribble adds several tokens, a lasso start a mask prompt
+                for _, same in groupby(sorted(active, key=prompt_shape), key=prompt_shape):
+                    self._round(embeddings, list(same), boxes, clicks, logits, truths, rounds, r, rng)
         # the last decode, with gradient, groups samples that have the same prompt shape
         total = embeddings.new_zeros(())
-
-        def prompt_shape(b: int) -> tuple[int, bool]:  # (prompt tokens - 1, fed-back mask or not)
-            return len(clicks[b]) + (boxes[b] is not None), logits[b] is not None
 
         for _, group in groupby(sorted(range(size), key=prompt_shape), key=prompt_shape):
             group = list(group)
@@ -85,6 +91,26 @@ class SimulatedPromptStep(nn.Module):
             loss = segmentation_loss(out, target, self.boundary_weight) + F.mse_loss(iou[:, 0], actual_iou.float())
             total = total + len(group) * loss
         return total / size
+
+    def _round(self, embeddings, group, boxes, clicks, logits, truths, rounds, r, rng) -> None:
+        """One correction round (no gradient) for samples ``group`` of one prompt shape: decode, then
+        each gets its next click (or scribble) from its error, or stops when perfect."""
+        out, _ = self._decode(embeddings.detach(), group, boxes, clicks, logits)
+        out = out.float().cpu()
+        for row, b in enumerate(group):
+            logits[b] = out[row : row + 1]
+            if self.stroke_prob and rng.random() < self.stroke_prob:
+                scribble = scribble_as_clicks(out[row, 0].numpy() > 0, truths[b], rng)
+                if scribble is None:
+                    rounds[b] = r
+                else:
+                    clicks[b].extend(scribble)
+                continue
+            click = next_click(out[row, 0].numpy() > 0, truths[b])
+            if click is None:
+                rounds[b] = r  # perfect: this sample stops clicking
+            else:
+                clicks[b].append(click)
 
     def _decode(self, embeddings: torch.Tensor, group: list[int], boxes: list, clicks: list, logits: list):
         """Decode samples ``group`` (all with the same number of prompt tokens) in one call."""
