@@ -161,7 +161,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["default"], help="models run through VolumeSession.box3d")
     parser.add_argument("--reference", default="litemedsam", help="model run with LiteMedSAM's challenge recipe; 'none' to skip")
-    parser.add_argument("--cases", nargs="*", help="only cases whose title contains one of these words")
+    parser.add_argument("--cases", nargs="*", help="only cases whose title contains one of these words, in their order")
     parser.add_argument("--z-margin", type=int, default=0, help="slices the 3D box extends past the object at each end")
     parser.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"],
                         help="where encoders and decoders run, the same for every model (Segmenter's runtime)")
@@ -184,7 +184,8 @@ def main() -> None:
             encoded = seg.encode(np.zeros((64, 64), np.float32))
             for _ in range(2):  # an image's first decode, then the per-click step: every graph is exported before timing
                 seg.predict_encoded(encoded, box=(8, 8, 40, 40))
-    cases = [c for c in CASES if not args.cases or any(w.lower() in c.title.lower() for w in args.cases)]
+    # in the order of --cases' words (a run cut short by time has done the first ones)
+    cases = list(dict.fromkeys(c for w in (args.cases or [""]) for c in CASES if w.lower() in c.title.lower()))
     print(f"runtime: {next(iter(segmenters.values())).runtime}, prefetch: {'off' if args.no_prefetch else 'on'}, "
           f"z margin: {args.z_margin}\n")
     print("| volume | " + " | ".join(f"{n}: 3D Dice" for n in names) + " | WaveSeg +3 clicks | seconds | speed vs reference | WaveSeg covered (box) | stopped by |")
