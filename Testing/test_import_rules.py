@@ -4,6 +4,13 @@ import subprocess
 import sys
 
 
+def _python(code: str) -> str:
+    """Run ``code`` in a fresh interpreter (nothing imported yet); its stdout, after it succeeded."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 def test_import_waveseg_does_not_import_torch_or_slicer():
     code = (
         "import sys, waveseg, waveseg.cli, waveseg.io, waveseg.modeling.registry;"
@@ -11,9 +18,8 @@ def test_import_waveseg_does_not_import_torch_or_slicer():
         "bad = [m for m in ('torch', 'slicer', 'qt', 'PythonQt', 'ctk', 'vtk') if m in sys.modules];"
         "print(names); sys.exit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "litemedsam" in result.stdout and "wave-gms" in result.stdout
+    out = _python(code)
+    assert "litemedsam" in out and "wave-gms" in out
 
 
 def test_core_sources_never_import_slicer_or_qt():
@@ -41,6 +47,5 @@ def test_segmenting_does_not_import_torchvision_but_segment_anything_stays_whole
         "from segment_anything import sam_model_registry, SamPredictor;"
         "print(heavy, sorted(sam_model_registry), SamPredictor.__name__)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("[] ['default', 'vit_b', 'vit_h', 'vit_l'] SamPredictor"), result.stdout
+    out = _python(code)
+    assert out.startswith("[] ['default', 'vit_b', 'vit_h', 'vit_l'] SamPredictor"), out

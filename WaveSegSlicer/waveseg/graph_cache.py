@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 
 from waveseg.atomic import write_bytes_atomic
 
-MAGIC = b"WAVESEG-ONNX-GRAPH 1\n"
+MAGIC = b"WAVESEG-ONNX-GRAPH 2\n"
 MAX_BYTES = 1 << 30  # 1 GiB: about 12 weight sets of wave-gms's 5 graphs (about 80 MB each)
 _log = logging.getLogger(__name__)
 
