@@ -160,9 +160,9 @@ class OnnxGraph:
 
 def _pre_optimized(graph: bytes) -> bytes:
     """``graph`` after onnxruntime's graph optimisations up to the extended level (constant
-    folding, fusions), serialised: a session is then created from it 2.5-8x faster (measured on
-    the five WaveSeg graphs, 0.10-0.39 s -> 0.02-0.15 s per session on this CPU), which is what a
-    warm start pays. Not the "all" level: its layout transforms are specific to the CPU they ran
+    folding, fusions), serialised: a session is then created from it several times faster, which
+    is what a warm start pays (0.10-0.39 s -> 0.02-0.15 s per graph of the default model, measured
+    once with a throwaway script on 2026-12-02; bench_engine.py --cold-start shows the whole start). Not the "all" level: its layout transforms are specific to the CPU they ran
     on, and a cache folder can be shared by machines. Every session, fresh or from the cache, is
     created from these bytes, so both give the same numbers. The original graph if this fails."""
     import os
