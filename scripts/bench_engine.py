@@ -8,13 +8,26 @@ to ``litemedsam``. Encoders are timed in torch and (when installed) in onnxrunti
 decoder (the same for all backbones) is also timed as segment-anything runs it and as WaveSeg
 runs it in torch and in onnxruntime. Prints Markdown tables.
 
+With ``--cold-start``: time from process start to the first mask in fresh subprocesses, the way a
+CLI call or a first Slicer prompt pays it (interpreter start, imports, model load, onnxruntime
+graphs exported or read from the disk cache, reading the sample, ``set_image``, the first box
+``predict``), with a cold graph cache (an empty ``$WAVESEG_CACHE``) and a warm one (the same
+folder again), alternated so that machine load affects both alike; prints the median of each
+stage and the warm/cold ratio.
+
     .venv/bin/python scripts/bench_engine.py [--repeats 15] [--threads 2]
+    .venv/bin/python scripts/bench_engine.py --cold-start [--repeats 5] [--threads 1] [--model default] [--batch 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 
@@ -101,11 +114,96 @@ def _decoder_times(seg: Segmenter, image: np.ndarray, repeats: int) -> dict[str,
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+# run in a fresh interpreter: stage times from its first line; time.time() at the first mask for the parent
+_COLD_CHILD = """
+import time; t = [time.perf_counter()]; wall0 = time.time()
+import torch; torch.set_num_threads({threads}); t.append(time.perf_counter())
+from waveseg import Segmenter, read_image
+from waveseg.sample_data import DEMO_BOX, DEMO_SLICE, SAMPLE_T1
+t.append(time.perf_counter())
+seg = Segmenter.from_pretrained({model!r}); t.append(time.perf_counter())
+image = read_image(SAMPLE_T1).array[DEMO_SLICE]; t.append(time.perf_counter())
+seg.set_image(image); t.append(time.perf_counter())
+mask = seg.predict(box=DEMO_BOX).mask; t.append(time.perf_counter()); done = time.time()
+import json; print(json.dumps({{"stages": [b - a for a, b in zip(t, t[1:])], "done": done, "pixels": int(mask.sum()),
+    "cached": [g.loaded_from_cache for g in (seg._encoder_graph, seg.decoder._first_graph) if g is not None]}}))
+"""
+_STAGES = ("import torch", "import waveseg", "load model", "read sample", "set_image", "first predict",
+           "interpreter start and the rest")
+
+
+def cold_start(args: argparse.Namespace) -> None:
+    """Median seconds from process start to the first mask, cold and warm graph cache (module doc)."""
+    code = _COLD_CHILD.format(threads=args.threads, model=args.model)
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    runs: dict[str, list[dict]] = {"cold": [], "warm": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.repeats):
+            env["WAVESEG_CACHE"] = os.path.join(tmp, f"cache{r}")  # empty: cold; the second run finds it warm
+            for kind in ("cold", "warm"):
+                start = time.time()
+                out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+                result = json.loads(out.stdout.strip().splitlines()[-1])
+                result["total"] = result["done"] - start
+                result["stages"].append(result["total"] - sum(result["stages"]))  # interpreter start and the rest
+                if all(result["cached"]) != (kind == "warm"):
+                    raise SystemExit(f"{kind} run {r}: graphs read from the cache: {result['cached']}")
+                runs[kind].append(result)
+    med = {kind: {"total": statistics.median(x["total"] for x in rs),
+                  **{s: statistics.median(x["stages"][i] for x in rs) for i, s in enumerate(_STAGES)}}
+           for kind, rs in runs.items()}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), model {args.model!r}, {args.repeats} cold + {args.repeats} warm "
+          f"fresh processes, alternated; 1-minute load average at the end {load:.1f} on {os.cpu_count()} cores\n")
+    print("| stage (median s; the stages' medians need not add up to the total's) | cold graph cache | warm graph cache |")
+    print("|---|---:|---:|")
+    print(f"| process start to first mask | {med['cold']['total']:.2f} | {med['warm']['total']:.2f} |")
+    for s in _STAGES:
+        print(f"| {s} | {med['cold'][s]:.2f} | {med['warm'][s]:.2f} |")
+    print(f"\nwarm / cold: {med['warm']['total'] / med['cold']['total']:.2f}")
+    if args.batch:
+        batch_vs_single(args, env)
+
+
+def batch_vs_single(args: argparse.Namespace, env: dict) -> None:
+    """``--batch N``: N box prompts on the sample's slices as N ``waveseg segment`` calls and as one
+    ``waveseg batch`` call (same prompts, same warm graph cache), wall-clock seconds each."""
+    from waveseg.sample_data import DEMO_BOX, SAMPLE_T1
+
+    cli = [sys.executable, "-m", "waveseg.cli"]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**env, "WAVESEG_CACHE": os.path.join(tmp, "cache")}
+        items = [{"image": str(SAMPLE_T1), "slice": k % 16, "box": list(DEMO_BOX), "output": f"batch{k}.nii.gz"}
+                 for k in range(args.batch)]
+        with open(os.path.join(tmp, "prompts.json"), "w") as handle:
+            json.dump(items, handle)
+        subprocess.run([*cli, "batch", "prompts.json", "--model", args.model], env=env, cwd=tmp, check=True,
+                       capture_output=True)  # warms the graph cache for both sides
+        start = time.perf_counter()
+        for item in items:
+            subprocess.run([*cli, "segment", item["image"], "--slice", str(item["slice"]), "--box", *map(str, item["box"]),
+                            "--model", args.model, "-o", os.path.join(tmp, "single.nii.gz")], env=env, check=True, capture_output=True)
+        single = time.perf_counter() - start
+        start = time.perf_counter()
+        subprocess.run([*cli, "batch", "prompts.json", "--model", args.model], env=env, cwd=tmp, check=True, capture_output=True)
+        batch = time.perf_counter() - start
+    print(f"\n{args.batch} slices, one box each, warm graph cache: {args.batch} `waveseg segment` calls {single:.1f} s "
+          f"({single / args.batch:.2f} s per slice), one `waveseg batch` call {batch:.1f} s ({batch / args.batch:.2f} s per slice); "
+          f"batch / single {batch / single:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--repeats", type=int, default=None, help="default 15 (5 with --cold-start)")
+    parser.add_argument("--threads", type=int, default=None, help="default: torch's (1 with --cold-start)")
+    parser.add_argument("--cold-start", action="store_true", help="time process start to first mask, cold and warm cache")
+    parser.add_argument("--model", default="default", help="with --cold-start: the model to load")
+    parser.add_argument("--batch", type=int, default=0, help="with --cold-start: also time N slices as N CLI calls and as one batch")
     args = parser.parse_args()
+    if args.cold_start:
+        args.repeats, args.threads = args.repeats or 5, args.threads or 1
+        return cold_start(args)
+    args.repeats, args.threads = args.repeats or 15, args.threads or torch.get_num_threads()
     torch.set_num_threads(args.threads)
 
     image = read_image(SAMPLE_T1).array[DEMO_SLICE]
