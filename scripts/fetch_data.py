@@ -173,10 +173,21 @@ def fetch_pyradiomics() -> None:
     print(f"pyradiomics test cases in {VOLUMES}")
 
 
+def check_readers() -> None:
+    """Stop before downloading anything when a reader the sources need is missing (a clear line,
+    not a traceback half-way through): they come with the package's ``data`` extra."""
+    import importlib.util
+
+    missing = [name for name in ("mrcfile", "pydicom", "rt_utils") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SystemExit(f"fetch_data.py needs {', '.join(missing)}: pip install -e '.[data]' (into the venv you run it with)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("lits", "mricron", "invesalius", "mni152", "pyradiomics", *PACKAGE_SAMPLES))
     args = parser.parse_args()
+    check_readers()
     if args.only in (None, "mricron"):
         fetch_mricron()
     if args.only in (None, "lits"):
