@@ -27,7 +27,8 @@ from waveseg.errors import InvalidImageError, InvalidPromptError
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
 from waveseg.propagation import PropagationRule, StopState, next_prompt, stop_reason
-from waveseg.volume_geometry import SlicePixels, put_slice, take_slice, voxel_to_slice
+from waveseg.volume_geometry import SlicePixels, take_slice, voxel_to_slice
+from waveseg.volume_history import EditHistory, EditStep
 from waveseg.volume_strokes import StrokeActions
 
 SETTLED_DICE = 0.97  # re-propagation stops where the new mask agrees this well with the old one
@@ -46,19 +47,6 @@ class PropagationReport:
     cancelled: bool = False
 
 
-@dataclass
-class _Step:
-    changes: list[tuple[int, int, np.ndarray, np.ndarray]] = field(default_factory=list)  # axis, index, old, new
-    locked_before: frozenset = frozenset()
-    locked_after: frozenset = frozenset()
-    # per-slice prompts and logits (shallow copies: small dicts of references), so that a click
-    # after an undo never reuses an undone click or its logits
-    prompts_before: dict = field(default_factory=dict)
-    prompts_after: dict = field(default_factory=dict)
-    logits_before: dict = field(default_factory=dict)
-    logits_after: dict = field(default_factory=dict)
-
-
 def _clicks_missed(mask2d: np.ndarray, points: Sequence[Sequence[float]], labels: Sequence[int]) -> int:
     """How many clicks (x, y) the 2D mask contradicts: a positive click outside it, a negative inside."""
     h, w = mask2d.shape
@@ -66,7 +54,7 @@ def _clicks_missed(mask2d: np.ndarray, points: Sequence[Sequence[float]], labels
                for (x, y), label in zip(points, labels))
 
 
-class VolumeSession(StrokeActions):
+class VolumeSession(EditHistory, StrokeActions):
     """Interactive 3D segmentation of one (Z, Y, X) volume with a ``Segmenter``.
 
     Arguments:
@@ -103,7 +91,7 @@ class VolumeSession(StrokeActions):
             raise InvalidImageError("share_cache_with must be a session over the same volume array and window")
         self._cache_mb = cache_mb
         self._cache = share_cache_with.cache if share_cache_with is not None else EmbeddingCache(self._slice_encoder(segmenter), cache_mb)
-        self._history: list[_Step] = []
+        self._history: list[EditStep] = []
         self._index = 0
 
     # -- slices and embeddings ----------------------------------------------------------
@@ -166,53 +154,6 @@ class VolumeSession(StrokeActions):
         out = self.segmenter.predict_encoded(encoded, points=points, labels=labels, box=box, mask_input=mask_input)
         return px.mask_to_native(out.mask), out
 
-    # -- history --------------------------------------------------------------------------
-    def _begin(self) -> _Step:
-        return _Step(locked_before=frozenset(self.locked), prompts_before=dict(self._prompts), logits_before=dict(self._logits))
-
-    def _write(self, step: _Step, axis: int, index: int, new: np.ndarray) -> None:
-        old = take_slice(self.mask, axis, index).copy()
-        if not np.array_equal(old, new):
-            step.changes.append((axis, index, old, new.copy()))
-            put_slice(self.mask, axis, index, new)
-
-    def _commit(self, step: _Step) -> None:
-        step.locked_after = frozenset(self.locked)
-        step.prompts_after, step.logits_after = dict(self._prompts), dict(self._logits)
-        del self._history[self._index :]
-        self._history.append(step)
-        self._index += 1
-
-    def undo(self) -> np.ndarray:
-        """Revert the last action (no-op at the start); returns the (Z, Y, X) mask."""
-        if self._index > 0:
-            self._index -= 1
-            step = self._history[self._index]
-            for axis, index, old, _ in reversed(step.changes):
-                put_slice(self.mask, axis, index, old)
-            self.locked = set(step.locked_before)
-            self._prompts, self._logits = dict(step.prompts_before), dict(step.logits_before)
-        return self.mask
-
-    def redo(self) -> np.ndarray:
-        """Re-apply an undone action; returns the mask."""
-        if self._index < len(self._history):
-            step = self._history[self._index]
-            for axis, index, _, new in step.changes:
-                put_slice(self.mask, axis, index, new)
-            self.locked = set(step.locked_after)
-            self._prompts, self._logits = dict(step.prompts_after), dict(step.logits_after)
-            self._index += 1
-        return self.mask
-
-    @property
-    def can_undo(self) -> bool:
-        return self._index > 0
-
-    @property
-    def can_redo(self) -> bool:
-        return self._index < len(self._history)
-
     # -- actions --------------------------------------------------------------------------
     def segment_slice(self, axis: int, index: int, box: Sequence[float] | None = None,
                       points: Sequence[Sequence[float]] | None = None, labels: Sequence[int] | None = None) -> np.ndarray:
@@ -224,7 +165,7 @@ class VolumeSession(StrokeActions):
         self._prefetch_around(axis, index)
         return mask2d
 
-    def _segment(self, step: _Step, axis: int, index: int, box, points, labels) -> np.ndarray:
+    def _segment(self, step: EditStep, axis: int, index: int, box, points, labels) -> np.ndarray:
         mask2d, out = self._predict(axis, index, points, labels, box)
         self._prompts[(axis, index)] = {"box": None if box is None else list(box),
                                         "points": [] if points is None else [list(p) for p in points],
@@ -359,7 +300,7 @@ class VolumeSession(StrokeActions):
         self._commit(step)
         return report
 
-    def _propagate(self, step: _Step, axis: int, start: int, limits: tuple[int, int],
+    def _propagate(self, step: EditStep, axis: int, start: int, limits: tuple[int, int],
                    progress: ProgressCallback | None, cancel: Callable[[], bool] | None, settle: bool,
                    bounds: tuple[float, float, float, float] | None = None) -> PropagationReport:
         """Walk from slice ``start`` to both ``limits``; ``bounds`` (x0, y0, x1, y1): the slices lie

@@ -61,7 +61,7 @@ class ServerSession:
     def memory_bytes(self) -> int:
         """Estimated memory: volume, mask and shadow, embedding cache limit, undo history."""
         vs = self.volume_session
-        # VolumeSession keeps its undo steps in _history (waveseg/volume.py, _Step.changes: old and
+        # VolumeSession keeps its undo steps in _history (waveseg/volume_history.py, EditStep.changes: old and
         # new slice masks); read-only here, to count what the undo history holds
         history = sum(old.nbytes + new.nbytes for step in getattr(vs, "_history", ()) for _, _, old, new in step.changes)
         return int(vs.volume.nbytes + 2 * vs.mask.nbytes + self.cache_bytes + history)
