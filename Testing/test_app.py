@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +15,14 @@ import pytest
 pytest.importorskip("Qt", reason="the app tests need the [app] extra")
 pytest.importorskip("vtkmodules")
 
+from app_window import HANG_GUARD_MS, HANG_GUARD_S, load_wave_gms, open_main_window  # noqa: E402
+
 from waveseg.app.display import grab, start_xvfb  # noqa: E402
 from waveseg.metrics import dice  # noqa: E402
 from waveseg.sample_data import DEMO_SLICE  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 REFERENCE_TOLERANCE = 12.0  # mean absolute grey-level difference (0..255) of the downscaled screenshots
-# Only against hanging forever: every wait here ends on its own condition, and reaching this is a failure.
-HANG_GUARD_S = 900
-HANG_GUARD_MS = HANG_GUARD_S * 1000
 
 
 @pytest.fixture(scope="session")
@@ -42,24 +40,12 @@ def qapp(display):
 
 @pytest.fixture(scope="module")
 def segmenter():
-    from waveseg.predictor import Segmenter
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return Segmenter.from_pretrained("wave-gms")
+    return load_wave_gms()
 
 
 @pytest.fixture
 def window(qtbot, segmenter, tmp_path, monkeypatch):
-    from waveseg.app.main_window import MainWindow
-
-    monkeypatch.setenv("WAVESEG_PROFILES_DIR", str(tmp_path / "profiles"))
-    win = MainWindow(lambda profile: segmenter, prefetch=False, model_name="wave-gms")
-    qtbot.addWidget(win)
-    win.resize(1200, 820)
-    win.show()
-    qtbot.waitExposed(win, timeout=HANG_GUARD_MS)
-    return win
+    return open_main_window(qtbot, segmenter, tmp_path, monkeypatch, with_3d=True)
 
 
 def test_drag_and_clicks_segment_with_undo_redo(window, brain_mask):

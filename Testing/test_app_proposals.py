@@ -3,7 +3,6 @@ on one axial slice of the embedded sample is proposed on the others, as one undo
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
@@ -11,13 +10,13 @@ import pytest
 pytest.importorskip("Qt", reason="the app tests need the [app] extra")
 pytest.importorskip("vtkmodules")
 
+from app_window import HANG_GUARD_MS, HANG_GUARD_S, load_wave_gms, open_main_window  # noqa: E402
+
 from waveseg.app.display import start_xvfb  # noqa: E402
 from waveseg.io import read_image  # noqa: E402
 from waveseg.metrics import dice  # noqa: E402
 from waveseg.sample_data import DEMO_SLICE, SAMPLE_BRAIN_MASK  # noqa: E402
 
-HANG_GUARD_S = 900  # only against hanging forever
-HANG_GUARD_MS = HANG_GUARD_S * 1000
 
 
 @pytest.fixture(scope="module")
@@ -34,23 +33,12 @@ def qapp(display):
 
 @pytest.fixture(scope="module")
 def segmenter():
-    from waveseg.predictor import Segmenter
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return Segmenter.from_pretrained("wave-gms")
+    return load_wave_gms()
 
 
 @pytest.fixture
 def window(qtbot, segmenter, tmp_path, monkeypatch):
-    from waveseg.app.main_window import MainWindow
-
-    monkeypatch.setenv("WAVESEG_PROFILES_DIR", str(tmp_path / "profiles"))
-    win = MainWindow(lambda profile: segmenter, with_3d=False, prefetch=False, model_name="wave-gms")
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win, timeout=HANG_GUARD_MS)
-    return win
+    return open_main_window(qtbot, segmenter, tmp_path, monkeypatch)
 
 
 def test_propose_through_the_volume_then_on_one_slice_with_undo(window, qtbot):

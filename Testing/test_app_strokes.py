@@ -4,7 +4,6 @@ handling (QTest), with the shipped wave-gms; no 3D view, so no display is needed
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 import pytest
@@ -12,32 +11,22 @@ import pytest
 pytest.importorskip("Qt", reason="the app tests need the [app] extra")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from app_window import HANG_GUARD_MS, load_wave_gms, open_main_window  # noqa: E402
+
 from waveseg.sample_data import DEMO_SLICE  # noqa: E402
 from waveseg.strokes import lasso_fill, stroke_pixels, validate_stroke  # noqa: E402
-
-HANG_GUARD_MS = 900_000  # only against hanging forever: every wait ends on its own condition
 
 
 @pytest.fixture(scope="module")
 def segmenter():
-    from waveseg.predictor import Segmenter
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return Segmenter.from_pretrained("wave-gms")
+    return load_wave_gms()
 
 
 @pytest.fixture
 def window(qtbot, segmenter, tmp_path, monkeypatch):
     from waveseg.app.demo_state import demo_state
-    from waveseg.app.main_window import MainWindow
 
-    monkeypatch.setenv("WAVESEG_PROFILES_DIR", str(tmp_path / "profiles"))
-    win = MainWindow(lambda profile: segmenter, with_3d=False, prefetch=False, model_name="wave-gms")
-    qtbot.addWidget(win)
-    win.resize(1200, 820)
-    win.show()
-    qtbot.waitExposed(win, timeout=HANG_GUARD_MS)
+    win = open_main_window(qtbot, segmenter, tmp_path, monkeypatch)
     demo_state(win, propagate=False)
     win.activateWindow()
     qtbot.waitUntil(lambda: win.isActiveWindow(), timeout=HANG_GUARD_MS)
