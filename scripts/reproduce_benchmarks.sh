@@ -49,7 +49,7 @@ for row in "${rows[@]}"; do
       fi
       run "$PY" scripts/bench_volume.py --models litemedsam runs/shipped-3986/wave-gms.json default ;;
     5)
-      run "$PY" scripts/bench_adapt.py --model default --only thalamus ;;
+      run "$PY" scripts/bench_adapt.py --json reports/bench_adapt.json ;;
     cold)
       run "$PY" scripts/bench_engine.py --cold-start --repeats 5 ;;
     *)
