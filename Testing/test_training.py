@@ -276,6 +276,19 @@ def test_roi_zoom_views_show_a_small_target_as_the_session_encodes_it(tiny_slice
     assert LabelledSlices(tiny_slices / "train.npz", augment=False, roi_zoom=1.0).roi_zoom == 0.0  # evaluation sets never zoom
 
 
+def test_dice_and_cross_entropy_equal_monais_on_real_and_random_logits(tiny_slices):
+    from monai.losses import DiceCELoss, DiceLoss
+
+    from waveseg.training.data import LabelledSlices
+    from waveseg.training.losses import dice_loss, segmentation_loss
+
+    masks = torch.stack([LabelledSlices(tiny_slices / "train.npz", augment=False)[n][1][None].float() for n in range(3)])
+    logits = torch.randn(masks.shape, generator=torch.Generator().manual_seed(0)) * 3 + (masks * 2 - 1)
+    for target in (masks, torch.zeros_like(masks)):  # an empty target too: the smoothing terms decide
+        assert torch.allclose(dice_loss(logits, target), DiceLoss(sigmoid=True)(logits, target), rtol=1e-5, atol=1e-7)
+        assert torch.allclose(segmentation_loss(logits, target), DiceCELoss(sigmoid=True)(logits, target), rtol=1e-5, atol=1e-7)
+
+
 def test_the_boundary_weighted_loss_counts_an_edge_error_more_than_an_interior_one(tiny_slices):
     from waveseg.training.data import LabelledSlices
     from waveseg.training.losses import boundary_band, segmentation_loss

@@ -188,11 +188,6 @@ def adapt(
         raise WaveSegError(f"the time budget must be positive; got {time_budget_s}")
     from waveseg.adaptation.views import geometric_views, training_views
 
-    # The training loss's library: importing it took 8.9 s of CPU (25.8 s wall on the busy 2-core
-    # machine, 2026-12-02), a once-per-process cost that is kept out of the budget so that the
-    # budget buys training. (It was what made "the first training step" look ten times slower.)
-    import monai.losses  # noqa: F401
-
     started = clock()
     deadline = started + time_budget_s - min(FINISH_RESERVE_S, 0.02 * time_budget_s)
     zoom = segmenter.roi_zoom

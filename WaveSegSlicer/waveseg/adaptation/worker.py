@@ -1,7 +1,7 @@
 """Adaptation as a separate process that reports progress as JSON lines (for Slicer and the app).
 
     python -m waveseg.adaptation.worker --model default --data slices.npz --name site-liver \
-        [--structure liver] [--method galore] [--time-budget 60] [--window LO HI]
+        [--structure liver] [--method decoder] [--time-budget 30] [--window LO HI]
 
 ``slices.npz`` holds ``images`` (k, H, W) and ``masks`` (k, H, W). Every line on stdout is one JSON
 object: {"event": "progress", "step", "loss", "val_dice"?, "seconds"}, then {"event": "done",

@@ -30,20 +30,32 @@ def boundary_band(target: torch.Tensor, width: int = 2) -> torch.Tensor:
     return dilated - eroded
 
 
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1e-5) -> torch.Tensor:
+    """Soft Dice loss of sigmoid(logits) against {0, 1} targets, per sample and channel, averaged:
+    MONAI's ``DiceLoss(sigmoid=True)`` with its defaults (smooth_nr = smooth_dr = 1e-5).
+
+    Written out rather than imported because importing ``monai.losses`` cost 340 MB of resident
+    memory and 8.9 s of CPU in the adaptation worker (2026-12-02), whose budgets are 1.5 GB and
+    30 s; ``Testing/test_training.py`` checks that it equals MONAI's.
+    """
+    probabilities = torch.sigmoid(logits)
+    dims = tuple(range(2, logits.ndim))
+    intersection = (probabilities * target).sum(dims)
+    total = probabilities.sum(dims) + target.sum(dims)
+    return (1.0 - (2.0 * intersection + smooth) / (total + smooth)).mean()
+
+
 def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, boundary_weight: float = 0.0) -> torch.Tensor:
-    """MONAI's Dice + binary cross-entropy on (B, 1, H, W) logits and {0, 1} targets.
+    """Dice + binary cross-entropy on (B, 1, H, W) logits and {0, 1} targets (MONAI's
+    ``DiceCELoss(sigmoid=True)`` when ``boundary_weight`` is 0; see ``dice_loss``).
 
     boundary_weight > 0 weights the cross-entropy of pixels near the true edge (``boundary_band``)
     by 1 + boundary_weight, normalised to mean weight 1 per sample. The errors left after many
     clicks are bands a pixel or two deep along the edge, which the area-dominated Dice and plain
-    cross-entropy hardly see. MONAI's ``DiceCELoss`` takes only per-class weights, so the
-    weighted cross-entropy is computed here and added to MONAI's ``DiceLoss``.
+    cross-entropy hardly see.
     """
-    from monai.losses import DiceCELoss, DiceLoss
-
     if boundary_weight <= 0:
-        return DiceCELoss(sigmoid=True)(logits, target)
+        return dice_loss(logits, target) + F.binary_cross_entropy_with_logits(logits, target)
     weight = 1.0 + boundary_weight * boundary_band(target)
     weight = weight / weight.mean((1, 2, 3), keepdim=True)
-    bce = F.binary_cross_entropy_with_logits(logits, target, weight=weight)
-    return DiceLoss(sigmoid=True)(logits, target) + bce
+    return dice_loss(logits, target) + F.binary_cross_entropy_with_logits(logits, target, weight=weight)
