@@ -94,15 +94,6 @@ class Document:
             self.add_segment()
         return self.segments[self.active]
 
-    def set_segmenter(self, segmenter) -> None:
-        """Switch the base model: sessions keep their masks and undo history but re-encode slices."""
-        self.segmenter = segmenter
-        if self.segmenters is not None:
-            self.segmenters.forget()
-        for segment in self.segments:
-            segmenter_now, segment.profile = self._segmenter_for(segment.name)
-            segment.session.use_segmenter(segmenter_now, share_cache_with=self._session_using(segmenter_now, besides=segment))
-
     def save(self, path: str | os.PathLike) -> None:
         """All segments into ``.seg.nrrd`` (names, colours) or a label map (.nii.gz, .nrrd, ...)."""
         if not self.segments:
