@@ -40,6 +40,9 @@ def test_profile_resolution_by_segment_name():
     assert profile_for_segment("THALAMUS", profiles) == "new"  # the newest of two for the same structure
     assert profile_for_segment("liver", profiles, AUTOMATIC) == "liver"
     assert profile_for_segment("Segment_1", profiles) is None  # no profile names it: the base model
+    generic = [{"name": "made-on-segment-1", "scope": ["Segment_1"]}]  # adapted before the segment was renamed
+    assert profile_for_segment("Segment_1", generic) is None  # a default name names no structure
+    assert profile_for_segment("Segment_1", generic, "made-on-segment-1") == "made-on-segment-1"  # chosen: applies
     assert profile_for_segment("", profiles) is None
     assert profile_for_segment("liver", profiles, NO_PROFILE) is None
     assert profile_for_segment("liver", profiles, "old") == "old"  # an explicit choice applies to every segment

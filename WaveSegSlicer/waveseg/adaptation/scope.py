@@ -18,6 +18,9 @@ from typing import Any, Sequence
 
 AUTOMATIC = ""  # the choice that resolves the profile from the segment's name
 NO_PROFILE = "-"  # the base model for every segment (not a valid profile name, so it cannot collide)
+# Slicer's and the app's default segment names ("Segment_1", ...) name no structure: a profile made
+# on such a segment would otherwise apply to every image's first segment. Rename to scope it.
+_DEFAULT_NAME = re.compile(r"^segment \d+$")
 
 
 def normalise_structure(name: str) -> str:
@@ -41,7 +44,8 @@ def profile_for_segment(segment_name: str, profiles: Sequence[dict[str, Any]], c
     Arguments:
       segment_name: the segment's name as the user sees it.
       profiles: profile metadata dicts with "name" (and "scope" / "structure", "created").
-      choice: ``AUTOMATIC`` ("" or None): the newest profile whose scope names the segment;
+      choice: ``AUTOMATIC`` ("" or None): the newest profile whose scope names the segment
+        (never for a default name such as "Segment_1", which names no structure);
         ``NO_PROFILE``: none; any other string: that profile, for every segment.
     """
     if choice == NO_PROFILE:
@@ -49,7 +53,9 @@ def profile_for_segment(segment_name: str, profiles: Sequence[dict[str, Any]], c
     if choice:
         return choice
     wanted = normalise_structure(segment_name)
-    matching = [p for p in profiles if wanted and wanted in profile_scope(p)]
+    if not wanted or _DEFAULT_NAME.match(wanted):
+        return None
+    matching = [p for p in profiles if wanted in profile_scope(p)]
     if not matching:
         return None
     return max(matching, key=lambda p: (str(p.get("created", "")), p["name"]))["name"]
