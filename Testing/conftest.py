@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from waveseg.io import read_image
-from waveseg.prompt_simulation import next_click
+from waveseg.prompting.simulation import next_click
 from waveseg.sample_data import DEMO_SLICE, SAMPLE_BRAIN_MASK, SAMPLE_T1
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -48,7 +48,7 @@ def _fresh():
 
 
 def _held_back_dice(seg, volume, masks):
-    from waveseg.prompt_simulation import tight_box
+    from waveseg.prompting.simulation import tight_box
 
     scores = []
     for k in HELD_BACK:

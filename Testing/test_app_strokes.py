@@ -14,7 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from app_window import HANG_GUARD_MS, load_wave_gms, open_main_window  # noqa: E402
 
 from waveseg.sample_data import DEMO_SLICE  # noqa: E402
-from waveseg.strokes import lasso_fill, stroke_pixels, validate_stroke  # noqa: E402
+from waveseg.prompting.strokes import lasso_fill, stroke_pixels, validate_stroke  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from conftest import ritm_clicks
-from waveseg.click_pinning import PIN_LOGIT, PIN_RADIUS, pin_clicks
+from waveseg.prompting.click_pinning import PIN_LOGIT, PIN_RADIUS, pin_clicks
 
 
 def test_a_contradicted_click_gets_a_disc_and_box_corners_padding_and_the_input_are_left_alone():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from waveseg.click_pinning import pin_clicks
+from waveseg.prompting.click_pinning import pin_clicks
 from waveseg.errors import WaveSegError
 from waveseg.metrics import iou
 from waveseg.predictor import Segmenter, _point_tokens
@@ -33,7 +33,7 @@ def _reference(seg: Segmenter, encoded, points=None, labels=None, box=None, mask
                                              torch.tensor([labels]))
     box_arg = None if box is None else torch.from_numpy(g.to_model_xy(np.array(box, np.float32).reshape(2, 2)).reshape(1, 4))
     mask_arg = None if mask_input is None else torch.from_numpy(mask_input[None])
-    if mask_arg is not None and point_arg is not None and seg.pin_clicks:  # as Segmenter does (waveseg.click_pinning)
+    if mask_arg is not None and point_arg is not None and seg.pin_clicks:  # as Segmenter does (waveseg.prompting.click_pinning)
         mask_arg = pin_clicks(mask_arg, point_arg[0][0], point_arg[1][0])
     with torch.inference_mode():
         logits, scores = seg.model.decode(encoded.embedding, point_arg, box_arg, mask_arg, multimask)

@@ -17,7 +17,7 @@ from waveseg.examples.store import list_example_sets, load_example_set, read_exa
 from waveseg.examples.volume_proposals import propose_other_slices, propose_volume, session_examples
 from waveseg.io import read_image
 from waveseg.metrics import dice
-from waveseg.prompt_simulation import next_click
+from waveseg.prompting.simulation import next_click
 
 EXAMPLE_SLICES = (1, 4, 7)
 PRESENT = (0, 2, 3, 5, 6, 8)  # slices with the right thalamus the examples do not include

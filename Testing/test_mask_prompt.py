@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import ritm_clicks
-from waveseg.mask_prompt import INSIDE_LOGIT, OUTSIDE_LOGIT, edge_profile_logits, logit_at_distance, signed_distance
+from waveseg.prompting.mask_prompt import INSIDE_LOGIT, OUTSIDE_LOGIT, edge_profile_logits, logit_at_distance, signed_distance
 from waveseg.metrics import iou
 from waveseg.predictor import MASK_LOGIT, mask_to_logits
 from waveseg.preprocess import ResizeGeometry

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from waveseg.box_zoom import crop_logits_to_frame
+from waveseg.prompting.box_zoom import crop_logits_to_frame
 from waveseg.metrics import dice
 from waveseg.predictor import logits_to_masks
 from waveseg.preprocess import ResizeGeometry

@@ -1,7 +1,7 @@
 import numpy as np
 from scipy.ndimage import binary_dilation, distance_transform_edt
 
-from waveseg.prompt_simulation import _farthest_inside, jittered_box, next_click, tight_box
+from waveseg.prompting.simulation import _farthest_inside, jittered_box, next_click, tight_box
 
 
 def test_first_click_is_deep_inside_the_object(brain_mask):

@@ -73,7 +73,7 @@ def test_roi_zoom_encodes_a_crop_around_a_small_target(fast_segmenter, sample_sl
 
 
 def test_a_zoomed_session_keeps_its_crop_while_the_target_still_fits():
-    from waveseg.roi import choose_roi, keep_or_move_roi
+    from waveseg.prompting.roi import choose_roi, keep_or_move_roi
 
     hw = (256, 256)
     first = np.array([100.0, 100.0, 119.0, 119.0])  # a 20-pixel target

@@ -14,7 +14,7 @@ vtk = pytest.importorskip("vtk")
 
 from test_slicer_effect import Editor  # noqa: E402
 from WaveSegSlicerLib.selftest_cases import _event, world_ras  # noqa: E402
-from waveseg.strokes import lasso_fill, stroke_pixels, validate_stroke  # noqa: E402
+from waveseg.prompting.strokes import lasso_fill, stroke_pixels, validate_stroke  # noqa: E402
 
 SLICE = 8  # the brain box's axial slice
 

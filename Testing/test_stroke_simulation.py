@@ -9,9 +9,9 @@ pytest.importorskip("skimage", reason="stroke simulation needs scikit-image (the
 
 from waveseg.errors import InvalidPromptError  # noqa: E402
 from waveseg.metrics import dice  # noqa: E402
-from waveseg.stroke_simulation import (SCRIBBLE_KINDS, largest_error_region, lasso_start, next_scribble,  # noqa: E402
+from waveseg.prompting.stroke_simulation import (SCRIBBLE_KINDS, largest_error_region, lasso_start, next_scribble,  # noqa: E402
                                        noisy_outline, scribble_as_clicks)
-from waveseg.strokes import lasso_fill, stroke_pixels, validate_stroke  # noqa: E402
+from waveseg.prompting.strokes import lasso_fill, stroke_pixels, validate_stroke  # noqa: E402
 
 
 @pytest.fixture(scope="module")

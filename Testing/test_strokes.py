@@ -10,7 +10,7 @@ from scipy.ndimage import distance_transform_edt
 from waveseg.errors import InvalidPromptError
 from waveseg.metrics import dice
 from waveseg.sample_data import DEMO_BOX, DEMO_SLICE
-from waveseg.strokes import lasso_fill, stroke_pixels, validate_stroke
+from waveseg.prompting.strokes import lasso_fill, stroke_pixels, validate_stroke
 
 HW = (217, 181)  # the sample slice (rows, cols)
 

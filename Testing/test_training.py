@@ -253,7 +253,7 @@ def test_a_batched_click_step_trains_encoder_and_decoder_on_real_masks(tiny_slic
 
 
 def test_roi_zoom_views_show_a_small_target_as_the_session_encodes_it(tiny_slices):
-    from waveseg.roi import ROI_CONTEXT
+    from waveseg.prompting.roi import ROI_CONTEXT
     from waveseg.training.data import LabelledSlices, roi_zoom_view
 
     data = np.load(tiny_slices / "train.npz")

@@ -34,7 +34,7 @@ from waveseg.adaptation import METHODS
 from waveseg.adaptation.fewshot import adapt
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
-from waveseg.prompt_simulation import tight_box
+from waveseg.prompting.simulation import tight_box
 
 DEFAULT_METHOD = "decoder"
 MIN_PIXELS = 30  # a slice counts as showing the structure from this many pixels

@@ -24,7 +24,7 @@ from evaluate import MAX_CLICKS, chosen_masks, click_loop, clicks_to_reach
 from scripts_common import VOLUMES
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
-from waveseg.prompt_simulation import next_click
+from waveseg.prompting.simulation import next_click
 
 
 def newest_click_wrong(masks: list[np.ndarray], truth: np.ndarray) -> list[bool]:

@@ -8,7 +8,7 @@ in another volume, on that volume's slices ("across": Colin27 AAL -> MNI152 Free
 TotalSegmentator's CT sample -> its DICOM CT sample). One model, one process, the same slices and
 the same embeddings for every method:
   * no prompt: the proposal from the examples alone (``propose``);
-  * 1 click: the RITM first click (``waveseg.prompt_simulation.next_click``) without examples
+  * 1 click: the RITM first click (``waveseg.prompting.simulation.next_click``) without examples
     (``predict_encoded``) and with them (``propose(points=...)``);
   * NoC@85 (capped at 20): RITM clicks, each decoded with all earlier clicks and the previous
     logits; with examples the proposal counts as click 0 and its logits start the loop (as a
@@ -51,7 +51,7 @@ from waveseg.examples.example_set import ExampleSet
 from waveseg.examples.proposal import propose
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
-from waveseg.prompt_simulation import next_click, tight_box
+from waveseg.prompting.simulation import next_click, tight_box
 
 MAX_CLICKS = 20
 TARGET = 0.85

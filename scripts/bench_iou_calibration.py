@@ -26,7 +26,7 @@ from evaluate import chosen_masks
 from scripts_common import VOLUMES
 from waveseg.metrics import iou
 from waveseg.predictor import Segmenter
-from waveseg.prompt_simulation import jittered_box, next_click, tight_box
+from waveseg.prompting.simulation import jittered_box, next_click, tight_box
 
 CLICK_COUNTS = (1, 3, 5, 10, 20)
 

@@ -3,7 +3,7 @@
 
 1. The profile: the median logit of the model's own predictions (after 1-4 RITM clicks, logits fed
    back) by signed distance to their edge, in model-frame pixels, next to what
-   ``waveseg.mask_prompt.edge_profile_logits`` gives a binary mask at that distance.
+   ``waveseg.prompting.mask_prompt.edge_profile_logits`` gives a binary mask at that distance.
 2. The RITM click loop of ``scripts/evaluate.py`` on its held-out masks (clicks only, and box + 5
    clicks), one model, one process, four ways of feeding the earlier result back: its logits (as
    ``InteractiveSession`` does while it has them); its binary mask with the edge profile
@@ -26,10 +26,10 @@ from tqdm import tqdm
 
 from evaluate import MAX_CLICKS, chosen_masks, click_loop, clicks_to_reach
 from scripts_common import VOLUMES
-from waveseg.mask_prompt import logit_at_distance, signed_distance
+from waveseg.prompting.mask_prompt import logit_at_distance, signed_distance
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
-from waveseg.prompt_simulation import next_click, tight_box
+from waveseg.prompting.simulation import next_click, tight_box
 
 FEEDBACK = ("logits", "mask, edge profile", "mask, +-10", "none")
 

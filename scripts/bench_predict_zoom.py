@@ -23,8 +23,8 @@ import numpy as np
 from evaluate import DEFAULT_SLICES, chosen_masks
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
-from waveseg.prompt_simulation import next_click, tight_box
-from waveseg.roi import choose_roi
+from waveseg.prompting.simulation import next_click, tight_box
+from waveseg.prompting.roi import choose_roi
 
 
 def run(seg: Segmenter, image: np.ndarray, truth: np.ndarray, box: np.ndarray, results: dict) -> None:

@@ -27,7 +27,7 @@ from evaluate import MAX_CLICKS, chosen_masks, clicks_to_reach
 from scripts_common import VOLUMES
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
-from waveseg.prompt_simulation import next_click, tight_box
+from waveseg.prompting.simulation import next_click, tight_box
 from waveseg.session import InteractiveSession
 
 

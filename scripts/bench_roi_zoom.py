@@ -25,7 +25,7 @@ import SimpleITK as sitk
 from scripts_common import load_array
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
-from waveseg.roi import ROI_THRESHOLD
+from waveseg.prompting.roi import ROI_THRESHOLD
 
 AAL_EDGE_LABELS = {37: "hippocampus", 38: "hippocampus", 41: "amygdala", 42: "amygdala", 71: "caudate", 72: "caudate",
                    73: "putamen", 74: "putamen", 75: "pallidum", 76: "pallidum", 77: "thalamus", 78: "thalamus"}

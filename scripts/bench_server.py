@@ -6,7 +6,7 @@ Each user is a thread with its own connection and a real session on a ``waveseg 
 subprocess (model "default", CPU, one model thread): upload the LiTS CT crop (128^3, int16, real,
 liver label from the LiTS challenge), then ``--rounds`` rounds, each on another liver slice: a box,
 ``--clicks`` RITM corrective clicks (next click at the largest error region's centre,
-``waveseg.prompt_simulation``), a propagation over 9 slices (box3d). Users work on different
+``waveseg.prompting.simulation``), a propagation over 9 slices (box3d). Users work on different
 slices, so each encodes its own. One user's round runs first, unmeasured, on both sides (the first
 decode of each kind initialises onnxruntime).
 Measured: median and 95th percentile click latency at the client, requests per second, the
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from scripts_common import load_array  # noqa: E402
 from server_harness import ProcessServer  # noqa: E402
 
-from waveseg.prompt_simulation import next_click  # noqa: E402
+from waveseg.prompting.simulation import next_click  # noqa: E402
 from waveseg.remote import RemoteSegmenter  # noqa: E402
 from waveseg.remote.wire import encode_volume  # noqa: E402
 

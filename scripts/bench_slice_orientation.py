@@ -47,7 +47,7 @@ from scripts_common import VOLUMES, load_array
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
 from waveseg.preprocess import MODEL_INPUT_SIZE, normalize_intensity
-from waveseg.prompt_simulation import next_click, tight_box
+from waveseg.prompting.simulation import next_click, tight_box
 from waveseg.volume_geometry import AXIS_NAMES, SlicePixels, take_slice
 
 ROOT = Path(__file__).resolve().parent.parent

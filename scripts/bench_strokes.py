@@ -4,7 +4,7 @@ several ``StrokeRule`` settings, one model, one process, the same masks and seed
 
     .venv/bin/python scripts/bench_strokes.py [--model default] [--limit 40] [--slices .../test.npz]
 
-Rules compared (``waveseg.stroke_prompts.StrokeRule``; "shipped" is its defaults): point tokens per
+Rules compared (``waveseg.prompting.stroke_prompts.StrokeRule``; "shipped" is its defaults): point tokens per
 scribble, pinning the strokes into the mask prompt or not, forcing the strokes' pixels into the
 result or not, a corrective stroke's change kept near it or not, forcing a first lasso's inside,
 the first lasso's inside as the mask prompt. Strokes go through ``InteractiveSession`` (the user's
@@ -24,7 +24,7 @@ import modality_report
 import stroke_protocol
 from evaluate import DEFAULT_SLICES, chosen_masks
 from waveseg.predictor import Segmenter
-from waveseg.stroke_prompts import StrokeRule
+from waveseg.prompting.stroke_prompts import StrokeRule
 
 RULES = {  # round 1 (all against the defaults then: 5 points, pin, force, local 2, first lasso forced)
     "5 points, pin, force, local 2, first lasso forced": StrokeRule(scribble_points=5, force_first_lasso=True),

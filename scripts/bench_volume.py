@@ -32,7 +32,7 @@ from litemedsam_recipe import segment_box3d
 from scripts_common import VOLUMES, load_array
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
-from waveseg.prompt_simulation import next_click
+from waveseg.prompting.simulation import next_click
 
 
 @dataclass(frozen=True)

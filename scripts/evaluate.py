@@ -46,7 +46,7 @@ import stroke_protocol
 from scripts_common import VOLUMES
 from waveseg.metrics import dice, iou, surface_dice
 from waveseg.predictor import Segmenter
-from waveseg.prompt_simulation import jittered_box, next_click, tight_box
+from waveseg.prompting.simulation import jittered_box, next_click, tight_box
 
 MAX_CLICKS = 20
 DEFAULT_REPORT = "reports/benchmark.md"

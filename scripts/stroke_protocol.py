@@ -1,7 +1,7 @@
 """The scribble and lasso protocols of ``scripts/evaluate.py`` (issue #26), also used by bench_strokes.py.
 
 * scribbles (ScribblePrompt's protocol): at each step one scribble in the largest error region
-  (``waveseg.stroke_simulation.next_scribble``: kind line / centreline / contour drawn at random
+  (``waveseg.prompting.stroke_simulation.next_scribble``: kind line / centreline / contour drawn at random
   from a generator seeded per mask and step, so every model gets the same kinds), all earlier scribbles and
   the previous logits fed back, up to ``MAX_SCRIBBLES`` steps;
 * lasso: one positive lasso from a noisy outline of the target (``noisy_outline``), then
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from waveseg.metrics import dice
-from waveseg.stroke_simulation import next_scribble, noisy_outline
+from waveseg.prompting.stroke_simulation import next_scribble, noisy_outline
 
 MAX_SCRIBBLES = 10
 LASSO_SCRIBBLES = 3

@@ -57,7 +57,7 @@ def run_demo(segmenter, out: str | Path, log: Callable[[str], None] = print) -> 
     from waveseg.atomic import atomic_path
     from waveseg.io import read_image, write_mask
     from waveseg.overlay import save_overlay
-    from waveseg.prompt_simulation import next_click
+    from waveseg.prompting.simulation import next_click
     from waveseg.sample_data import DEMO_BOX, DEMO_SLICE, SAMPLE_BRAIN_MASK, SAMPLE_T1
 
     out = Path(out)

@@ -20,17 +20,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from waveseg.box_zoom import ZoomMemory, crop_logits_to_frame
-from waveseg.click_pinning import pin_clicks
+from waveseg.prompting.box_zoom import ZoomMemory, crop_logits_to_frame
+from waveseg.prompting.click_pinning import pin_clicks
 from waveseg.decoding import PromptDecoder
 from waveseg.errors import InvalidPromptError, WaveSegError
-from waveseg.mask_prompt import edge_profile_logits
+from waveseg.prompting.mask_prompt import edge_profile_logits
 from waveseg.model_files import ModelCard, load_model
 from waveseg.onnx_graph import OnnxGraph, use_onnx
 from waveseg.preprocess import LOWRES_MASK_SIZE, MODEL_INPUT_SIZE, ResizeGeometry, as_gray_or_rgb, normalize_intensity
-from waveseg.prompts import validate_box, validate_points
-from waveseg.roi import CropCache, next_roi
-from waveseg.stroke_prompts import StrokeRule, apply_stroke_prompts, finish_strokes, parse_strokes
+from waveseg.prompting.validation import validate_box, validate_points
+from waveseg.prompting.roi import CropCache, next_roi
+from waveseg.prompting.stroke_prompts import StrokeRule, apply_stroke_prompts, finish_strokes, parse_strokes
 
 MASK_LOGIT = 10.0  # magnitude of a binary mask_input's logits without the edge profile (mask_profile=False)
 
@@ -91,7 +91,7 @@ def frame_mask(mask: np.ndarray, geometry: ResizeGeometry) -> torch.Tensor:
 def mask_to_logits(mask: np.ndarray, geometry: ResizeGeometry, profile: bool = True) -> torch.Tensor:
     """(H, W) bool mask at image resolution -> (1, 1, 256, 256) logits in the model frame, positive
     exactly on ``frame_mask``: with ``profile`` falling off at its edge as the model's own logits
-    do (``waveseg.mask_prompt``), else +-``MASK_LOGIT`` everywhere (the rule before 2026-11-30)."""
+    do (``waveseg.prompting.mask_prompt``), else +-``MASK_LOGIT`` everywhere (the rule before 2026-11-30)."""
     framed = frame_mask(mask, geometry)
     if profile:
         return torch.from_numpy(edge_profile_logits(framed.numpy()))[None, None]
@@ -134,13 +134,13 @@ class Segmenter:
     Slicer module and the server run all model calls on one worker thread).
 
     ``pin_clicks`` (default True) writes each click that a fed-back mask prompt contradicts into
-    it before decoding, so a corrective click is not ignored (see ``waveseg.click_pinning``).
+    it before decoding, so a corrective click is not ignored (see ``waveseg.prompting.click_pinning``).
     ``mask_profile`` (default True) gives a bool ``mask_input`` the edge profile of the model's own
-    logits instead of +-10 everywhere (see ``waveseg.mask_prompt``).
+    logits instead of +-10 everywhere (see ``waveseg.prompting.mask_prompt``).
     ``roi_zoom`` ("auto", the default; True; or False) lets ``predict`` answer a prompt with a
     box from an encoded crop around the box, as ``InteractiveSession`` does: "auto" when the box
-    (with the clicks) is smaller than 25 % of the image's longest side (``waveseg.roi``).
-    ``predict_encoded`` never zooms. See ``waveseg.box_zoom`` for how the logits stay in the
+    (with the clicks) is smaller than 25 % of the image's longest side (``waveseg.prompting.roi``).
+    ``predict_encoded`` never zooms. See ``waveseg.prompting.box_zoom`` for how the logits stay in the
     whole image's frame.
     """
 
@@ -158,7 +158,7 @@ class Segmenter:
         self.pin_clicks = True
         self.mask_profile = True
         self.roi_zoom: str | bool = "auto"
-        self.stroke_rule = StrokeRule()  # how scribbles and lassos reach the decoder (waveseg.stroke_prompts)
+        self.stroke_rule = StrokeRule()  # how scribbles and lassos reach the decoder (waveseg.prompting.stroke_prompts)
 
     @property
     def runtime(self) -> str:
@@ -246,7 +246,7 @@ class Segmenter:
             should include (positive) or exclude (negative) the pixels along it.
           lasso: (polygon, positive), polygon (N >= 3, 2) pixels (x, y), closed implicitly: its
             inside is added to (positive) or removed from (negative) the mask. How strokes reach
-            the model, and what odd strokes do: ``waveseg.stroke_prompts``, ``waveseg.strokes``.
+            the model, and what odd strokes do: ``waveseg.prompting.stroke_prompts``, ``waveseg.prompting.strokes``.
         Returns:
           ``Prediction`` with ``mask`` (H, W) bool, ``score`` and ``logits`` (1, 256, 256).
           With a small box (``roi_zoom``), the masks come from a crop around it at the crop's

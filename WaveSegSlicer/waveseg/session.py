@@ -3,10 +3,10 @@
 Every action returns the current (H, W) bool mask. The image is encoded once, when first
 needed (and a zoomed crop once per crop when ROI zoom is active); each click is decoded together with all earlier
 clicks, the box, and the previous prediction's logits as the mask prompt (with the clicks pinned
-into it, ``waveseg.click_pinning``), so each click refines the mask, as SAM was trained to do. Scribbles and lassos are kept and
+into it, ``waveseg.prompting.click_pinning``), so each click refines the mask, as SAM was trained to do. Scribbles and lassos are kept and
 decoded again with every later prompt, as clicks are (a lasso's inside stays added or removed; a
 first positive lasso also becomes the box); a corrective stroke changes the mask only near itself
-(``StrokeRule.local``). Each stroke is one undo step. See ``waveseg.stroke_prompts``.
+(``StrokeRule.local``). Each stroke is one undo step. See ``waveseg.prompting.stroke_prompts``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import numpy as np
 from waveseg.errors import InvalidPromptError
 from waveseg.predictor import EncodedImage, Prediction, Segmenter
 from waveseg.preprocess import ResizeGeometry, as_gray_or_rgb, normalize_intensity
-from waveseg.prompts import validate_box, validate_points
-from waveseg.roi import CropCache, next_roi
-from waveseg.stroke_prompts import StrokeRule, finish_strokes, lasso_box, local_edit
-from waveseg.strokes import Stroke, validate_stroke
+from waveseg.prompting.validation import validate_box, validate_points
+from waveseg.prompting.roi import CropCache, next_roi
+from waveseg.prompting.stroke_prompts import StrokeRule, finish_strokes, lasso_box, local_edit
+from waveseg.prompting.strokes import Stroke, validate_stroke
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class InteractiveSession:
       roi_zoom: "auto" (default) re-encodes a crop around the target when the box (with the
         clicks) is smaller than 25 % of the image's longest side; True always crops when the
         target's extent is known, from the box or else the current mask; False never does. Once
-        zoomed, the crop stays while it still frames the target (``waveseg.roi.keep_or_move_roi``).
+        zoomed, the crop stays while it still frames the target (``waveseg.prompting.roi.keep_or_move_roi``).
         Coordinates stay in full-image pixels either way.
     """
 

@@ -7,7 +7,7 @@ Strokes are in the slice-local (x, y) pixels of ``take_slice(volume, axis, index
 axial, 1 coronal, 2 sagittal; ``volume_geometry.voxel_to_slice`` maps a voxel (i, j, k) there).
 They are resampled to the square pixels the model sees, as clicks are. Each is one undo step: the
 slice is decoded with its earlier clicks, box and strokes, the previous logits (or mask) as the
-mask prompt, and the new stroke (``waveseg.stroke_prompts``; a corrective stroke changes the slice
+mask prompt, and the new stroke (``waveseg.prompting.stroke_prompts``; a corrective stroke changes the slice
 only near itself, ``StrokeRule.local``), then locked, and the change propagates until it dies out
 (``VolumeSession.click``'s rule). Known limit: a later ``click`` on the slice refines from the
 logits, which keep the strokes pinned, but does not send the strokes again.
@@ -20,8 +20,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from waveseg.errors import InvalidPromptError
-from waveseg.stroke_prompts import StrokeRule, force_strokes, lasso_box, local_edit
-from waveseg.strokes import Stroke, validate_stroke
+from waveseg.prompting.stroke_prompts import StrokeRule, force_strokes, lasso_box, local_edit
+from waveseg.prompting.strokes import Stroke, validate_stroke
 from waveseg.volume_geometry import take_slice
 
 

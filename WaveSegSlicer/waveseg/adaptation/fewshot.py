@@ -44,8 +44,8 @@ from waveseg.errors import InvalidImageError, InvalidPromptError, WaveSegError
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter, frame_mask, to_model_input
 from waveseg.preprocess import ResizeGeometry, normalize_intensity
-from waveseg.prompt_simulation import tight_box
-from waveseg.roi import choose_roi, target_extent
+from waveseg.prompting.simulation import tight_box
+from waveseg.prompting.roi import choose_roi, target_extent
 
 __all__ = ["AdaptationCancelled", "AdaptationResult", "adapt"]
 
@@ -83,7 +83,7 @@ class AdaptationResult:
 
 def _prepare(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], window, roi_zoom: str | bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, 3, 256, 256) model inputs and (N, 256, 256) masks. With ``roi_zoom`` each slice is first
-    cropped as ``Segmenter.predict`` crops around the mask's box (``waveseg.roi``), so the model is
+    cropped as ``Segmenter.predict`` crops around the mask's box (``waveseg.prompting.roi``), so the model is
     adapted and validated on what it is shown when the user prompts (checked by scripts/bench_adapt.py:
     on the pyradiomics lung1 tumour the base model's box Dice is 0.897 zoomed and 0.684 on the whole
     slice, so a gate that scores whole slices judges another task than the user's)."""

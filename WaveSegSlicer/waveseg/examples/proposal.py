@@ -38,9 +38,9 @@ from scipy import ndimage
 from waveseg.errors import InvalidPromptError
 from waveseg.examples.example_set import CELL, ExampleSet
 from waveseg.examples.similarity import SimilarityMap, similarity_map
-from waveseg.mask_prompt import edge_profile_logits
+from waveseg.prompting.mask_prompt import edge_profile_logits
 from waveseg.predictor import EncodedImage, Prediction, Segmenter
-from waveseg.prompts import validate_box, validate_points
+from waveseg.prompting.validation import validate_box, validate_points
 
 RULES = ("margin", "persam")
 # Below these a no-prompt proposal is flagged as low confidence (measured: scripts/bench_in_context.py

@@ -65,15 +65,15 @@ def roi_zoom_view(image: np.ndarray, mask: np.ndarray, valid_hw: tuple[int, int]
 
     image: (256, 256) uint8 slice in the model frame, its content in the top-left ``valid_hw``;
     mask: (256, 256) {0, 1}. The extent is a jittered box around the mask (as a user's box, or a
-    mask and its clicks, would give); ``waveseg.roi.choose_roi`` picks the crop and the crop goes
+    mask and its clicks, would give); ``waveseg.prompting.roi.choose_roi`` picks the crop and the crop goes
     through the encoder's own normalisation and resize (``Segmenter.encode``), so training sees
     the magnified, re-rendered crops that inference shows. Returns (image (256, 256) float in
     [0, 1], mask (256, 256) bool) in the crop's model frame.
     """
     from waveseg.predictor import to_model_input
     from waveseg.preprocess import MODEL_INPUT_SIZE, ResizeGeometry, normalize_intensity
-    from waveseg.prompt_simulation import jittered_box
-    from waveseg.roi import choose_roi
+    from waveseg.prompting.simulation import jittered_box
+    from waveseg.prompting.roi import choose_roi
 
     h, w = (int(v) for v in valid_hw)
     roi = choose_roi(jittered_box(mask[:h, :w] > 0, rng), (h, w), "auto")

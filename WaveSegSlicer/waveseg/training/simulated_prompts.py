@@ -6,7 +6,7 @@ error region with the previous logits fed back as the mask prompt (no gradient t
 rounds, as in SAM's training; with ``pin_clicks`` the clicks are pinned into those logits, as
 ``Segmenter`` does at inference); the loss is Dice + BCE (the BCE optionally weighted to the true
 edge) of the last round's mask plus the MSE of the predicted IoU. Coordinates are in the 256 x 256
-model frame. Strokes (issue #26, ``waveseg.stroke_simulation``): with ``lasso_prob`` a sample starts
+model frame. Strokes (issue #26, ``waveseg.prompting.stroke_simulation``): with ``lasso_prob`` a sample starts
 from a noisy-outline lasso instead (its box and its inside as the mask prompt, as ``Segmenter`` gives
 a first lasso); with ``stroke_prob`` a correction round is a scribble in the largest error region
 (its point tokens) instead of one click. Both 0 by default: earlier configs draw the same prompts.
@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from waveseg.click_pinning import pin_clicks
-from waveseg.prompt_simulation import jittered_box, next_click
-from waveseg.stroke_simulation import lasso_start, scribble_as_clicks
+from waveseg.prompting.click_pinning import pin_clicks
+from waveseg.prompting.simulation import jittered_box, next_click
+from waveseg.prompting.stroke_simulation import lasso_start, scribble_as_clicks
 from waveseg.training.losses import segmentation_loss
 
 

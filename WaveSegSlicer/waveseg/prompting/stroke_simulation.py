@@ -173,7 +173,7 @@ def scribble_as_clicks(prediction: np.ndarray | None, truth: np.ndarray, rng: np
                        points: int = 3) -> list[tuple[float, float, int]] | None:
     """A corrective scribble (``next_scribble``) as the point tokens ``Segmenter`` gives the decoder
     (``StrokeRule.scribble_points`` spread along it): [(x, y, label), ...], or None when perfect."""
-    from waveseg.strokes import inside_points
+    from waveseg.prompting.strokes import inside_points
 
     scribble = next_scribble(prediction, truth, rng)
     if scribble is None:
@@ -185,8 +185,8 @@ def scribble_as_clicks(prediction: np.ndarray | None, truth: np.ndarray, rng: np
 def lasso_start(truth: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A first positive lasso from a noisy outline of ``truth`` (H, W) as the decoder gets it: its
     box (4,) float32 (x0, y0, x1, y1) and its inside as (H, W) float32 edge-profile logits."""
-    from waveseg.mask_prompt import edge_profile_logits
-    from waveseg.strokes import lasso_fill
+    from waveseg.prompting.mask_prompt import edge_profile_logits
+    from waveseg.prompting.strokes import lasso_fill
 
     fill = lasso_fill(noisy_outline(truth, rng), truth.shape)
     if not fill.any():  # a tiny target's outline can shrink to nothing: fall back to the target itself

@@ -1,6 +1,6 @@
 """ROI zoom for ``Segmenter.predict``: a small box is answered from an encoded crop around it.
 
-``InteractiveSession`` zooms on a small box (``waveseg.roi``) and keeps the crop's own logits
+``InteractiveSession`` zooms on a small box (``waveseg.prompting.roi``) and keeps the crop's own logits
 between clicks. ``Segmenter.predict`` has a stricter contract: its ``logits`` are always in the
 whole image's 256 x 256 model frame, so that any caller can feed them back as ``mask_input``.
 So a zoomed prediction returns the crop's logits resampled into the whole image's frame, and

@@ -1,7 +1,7 @@
 """Stroke geometry: scribbles (polylines) and lassos (closed polygons) as pixels and as points.
 
 Coordinates are (x, y) pixels of the image as given (x = column, pixel centres at integers), as
-for clicks (``waveseg.prompts``). What is accepted, and what happens to odd strokes:
+for clicks (``waveseg.prompting.validation``). What is accepted, and what happens to odd strokes:
 
 * a scribble is an (N, 2) polyline with N >= 2 distinct points; a lasso an (N, 2) polygon with
   N >= 3 vertices, closed implicitly (last vertex back to the first) and enclosing area;

@@ -8,10 +8,10 @@ logits). A stroke is given to it in both, and the result is then made to agree w
   box, no mask prompt) also gives its bounding box, the prompt the decoder knows best for "the
   object is in here";
 * dense: a positive lasso with no mask prompt gives its filled inside as the mask prompt (with the
-  model's edge profile, ``waveseg.mask_prompt``); strokes reach later decodes densely through the
+  model's edge profile, ``waveseg.prompting.mask_prompt``); strokes reach later decodes densely through the
   fed-back logits, in which the result step below pins them. Optionally (``StrokeRule.pin``, off:
   no gain measured), where the mask prompt contradicts a stroke's pixels they are pinned to
-  +-``PIN_LOGIT`` before decoding, as ``waveseg.click_pinning`` does for a click's disc;
+  +-``PIN_LOGIT`` before decoding, as ``waveseg.prompting.click_pinning`` does for a click's disc;
 * result: the pixels of a positive scribble, or a positive lasso's inside, are set in every
   returned mask (and pinned in the returned logits, so feeding them back keeps them); a negative
   stroke's are cleared. A lasso thus adds or removes exactly its inside, and a scribble's line is
@@ -31,11 +31,11 @@ import numpy as np
 import torch
 from scipy.ndimage import distance_transform_edt
 
-from waveseg.click_pinning import PIN_LOGIT
+from waveseg.prompting.click_pinning import PIN_LOGIT
 from waveseg.errors import InvalidPromptError
-from waveseg.mask_prompt import edge_profile_logits
+from waveseg.prompting.mask_prompt import edge_profile_logits
 from waveseg.preprocess import LOWRES_MASK_SIZE, ResizeGeometry
-from waveseg.strokes import Stroke, inside_points, stroke_pixels, validate_stroke
+from waveseg.prompting.strokes import Stroke, inside_points, stroke_pixels, validate_stroke
 
 FRAME_WIDTH = 2  # a scribble's width when pinned in the 256 model frame (pixels)
 
