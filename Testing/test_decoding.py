@@ -8,7 +8,8 @@ import torch
 from waveseg.prompting.click_pinning import pin_clicks
 from waveseg.errors import WaveSegError
 from waveseg.metrics import iou
-from waveseg.predictor import Segmenter, _point_tokens
+from waveseg.predictor import Segmenter
+from waveseg.prompting.tokens import point_tokens
 from waveseg.sample_data import DEMO_BOX
 
 CLICKS = [[90, 100], [60, 150]]
@@ -126,10 +127,10 @@ def test_point_tokens_follow_the_onnx_convention():
     from waveseg.preprocess import ResizeGeometry
 
     g = ResizeGeometry.for_shape(512, 256)  # model frame 256 x 128: factor 0.5
-    coords, labels = _point_tokens((np.array([[10.0, 20.0]], np.float32), np.array([1])), None, g)
+    coords, labels = point_tokens((np.array([[10.0, 20.0]], np.float32), np.array([1])), None, g)
     np.testing.assert_allclose(coords, [[5, 10], [0, 0]])
     np.testing.assert_array_equal(labels, [1, -1])  # a padding point when there is no box
-    coords, labels = _point_tokens(None, np.array([0, 0, 100, 200], np.float32), g)
+    coords, labels = point_tokens(None, np.array([0, 0, 100, 200], np.float32), g)
     np.testing.assert_allclose(coords, [[0, 0], [50, 100]])
     np.testing.assert_array_equal(labels, [2, 3])
 

@@ -11,9 +11,10 @@ runs it in torch and in onnxruntime. Prints Markdown tables.
 With ``--cold-start``: time from process start to the first mask in fresh subprocesses, the way a
 CLI call or a first Slicer prompt pays it (interpreter start, imports, model load, onnxruntime
 graphs exported or read from the disk cache, reading the sample, ``set_image``, the first box
-``predict``), with a cold graph cache (an empty ``$WAVESEG_CACHE``) and a warm one (the same
-folder again), alternated so that machine load affects both alike; prints the median of each
-stage and the warm/cold ratio.
+``predict``), with a cold graph cache (an empty ``$WAVESEG_CACHE``), a warm one (the same
+folder again), and the warm cache read by the torch-free ``GraphSegmenter`` that ``waveseg
+segment`` uses (same mask, checked; torch never imported, checked), alternated so that machine
+load affects all alike; prints the median of each stage and the ratios to cold.
 
     .venv/bin/python scripts/bench_engine.py [--repeats 15] [--threads 2]
     .venv/bin/python scripts/bench_engine.py --cold-start [--repeats 5] [--threads 1] [--model default] [--batch 8]
@@ -128,39 +129,59 @@ mask = seg.predict(box=DEMO_BOX).mask; t.append(time.perf_counter()); done = tim
 import json; print(json.dumps({{"stages": [b - a for a, b in zip(t, t[1:])], "done": done, "pixels": int(mask.sum()),
     "cached": [g.loaded_from_cache for g in (seg._encoder_graph, seg.decoder._first_graph) if g is not None]}}))
 """
+# the same steps without torch, as `waveseg segment` takes them once the cache is warm (waveseg.graph_segmenter)
+_TORCH_FREE_CHILD = """
+import time; t = [time.perf_counter()]; wall0 = time.time()
+t.append(time.perf_counter())  # no torch to import
+from waveseg import read_image
+from waveseg.graph_segmenter import GraphSegmenter
+from waveseg.sample_data import DEMO_BOX, DEMO_SLICE, SAMPLE_T1
+t.append(time.perf_counter())
+seg = GraphSegmenter.from_cache({model!r}, threads={threads}); t.append(time.perf_counter())
+image = read_image(SAMPLE_T1).array[DEMO_SLICE]; t.append(time.perf_counter())
+encoded = seg.encode(image); t.append(time.perf_counter())
+mask = seg.predict_encoded(encoded, box=DEMO_BOX).mask; t.append(time.perf_counter()); done = time.time()
+import json, sys; print(json.dumps({{"stages": [b - a for a, b in zip(t, t[1:])], "done": done, "pixels": int(mask.sum()),
+    "cached": [True], "torch imported": "torch" in sys.modules}}))
+"""
 _STAGES = ("import torch", "import waveseg", "load model", "read sample", "set_image", "first predict",
            "interpreter start and the rest")
 
 
 def cold_start(args: argparse.Namespace) -> None:
     """Median seconds from process start to the first mask, cold and warm graph cache (module doc)."""
-    code = _COLD_CHILD.format(threads=args.threads, model=args.model)
+    codes = {"cold": _COLD_CHILD, "warm": _COLD_CHILD, "torch-free": _TORCH_FREE_CHILD}
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    runs: dict[str, list[dict]] = {"cold": [], "warm": []}
+    runs: dict[str, list[dict]] = {kind: [] for kind in codes}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
-            env["WAVESEG_CACHE"] = os.path.join(tmp, f"cache{r}")  # empty: cold; the second run finds it warm
-            for kind in ("cold", "warm"):
+            env["WAVESEG_CACHE"] = os.path.join(tmp, f"cache{r}")  # empty: cold; the next runs find it warm
+            for kind, code in codes.items():
                 start = time.time()
-                out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+                out = subprocess.run([sys.executable, "-c", code.format(threads=args.threads, model=args.model)], env=env,
+                                     capture_output=True, text=True, check=True)
                 result = json.loads(out.stdout.strip().splitlines()[-1])
                 result["total"] = result["done"] - start
                 result["stages"].append(result["total"] - sum(result["stages"]))  # interpreter start and the rest
-                if all(result["cached"]) != (kind == "warm"):
+                if all(result["cached"]) != (kind != "cold"):
                     raise SystemExit(f"{kind} run {r}: graphs read from the cache: {result['cached']}")
+                if result.get("torch imported") or (kind != "cold" and result["pixels"] != runs["cold"][-1]["pixels"]):
+                    raise SystemExit(f"{kind} run {r}: torch imported, or another mask ({result['pixels']} pixels)")
                 runs[kind].append(result)
     med = {kind: {"total": statistics.median(x["total"] for x in rs),
                   **{s: statistics.median(x["stages"][i] for x in rs) for i, s in enumerate(_STAGES)}}
            for kind, rs in runs.items()}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"torch {torch.__version__}, {args.threads} thread(s), model {args.model!r}, {args.repeats} cold + {args.repeats} warm "
-          f"fresh processes, alternated; 1-minute load average at the end {load:.1f} on {os.cpu_count()} cores\n")
-    print("| stage (median s; the stages' medians need not add up to the total's) | cold graph cache | warm graph cache |")
-    print("|---|---:|---:|")
-    print(f"| process start to first mask | {med['cold']['total']:.2f} | {med['warm']['total']:.2f} |")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), model {args.model!r}, {args.repeats} fresh processes of each kind "
+          f"(cold, warm, torch-free), alternated; 1-minute load average at the end {load:.1f} on {os.cpu_count()} cores\n")
+    print("| stage (median s; the stages' medians need not add up to the total's) | cold graph cache | warm graph cache "
+          "| warm, torch-free (GraphSegmenter) |")
+    print("|---|---:|---:|---:|")
+    print("| process start to first mask | " + " | ".join(f"{med[k]['total']:.2f}" for k in codes) + " |")
     for s in _STAGES:
-        print(f"| {s} | {med['cold'][s]:.2f} | {med['warm'][s]:.2f} |")
-    print(f"\nwarm / cold: {med['warm']['total'] / med['cold']['total']:.2f}")
+        print(f"| {s} | " + " | ".join(f"{med[k][s]:.2f}" for k in codes) + " |")
+    print(f"\nwarm / cold: {med['warm']['total'] / med['cold']['total']:.2f}; "
+          f"torch-free / cold: {med['torch-free']['total'] / med['cold']['total']:.2f}")
     if args.batch:
         batch_vs_single(args, env)
 

@@ -12,10 +12,13 @@ onnxruntime use the same computation in torch.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
 from waveseg.modeling.fast_decoding import MULTI_MASK_TOKENS, FastMaskDecoding, image_tokens
+from waveseg import graph_cache
 from waveseg.onnx_graph import OnnxGraph, use_onnx, weights_key
 
 _INPUTS = ("image_tokens", "k0", "v0", "q0", "point_coords", "point_labels", "mask_input", "has_mask_input")
@@ -27,13 +30,14 @@ class PromptDecoder:
     """Decode prompts against one image embedding at a time (not thread-safe, like ``Segmenter``).
 
     runtime: "onnx" (needs onnxruntime and a CPU model), "torch", or "auto" (onnx when possible).
+    alias: role -> the first-decode graph's torch-free cache name, or None (``OnnxGraph``'s alias).
     """
 
     # with many clicks, project the image tokens instead of re-associating onto the prompt side
     # (FastMaskDecoding's module doc, point 4); False: always re-associate (bench_engine.py compares)
     project_image_for_many_clicks = True
 
-    def __init__(self, model: torch.nn.Module, runtime: str = "auto") -> None:
+    def __init__(self, model: torch.nn.Module, runtime: str = "auto", alias: Callable[[str], str | None] | None = None) -> None:
         self.model = model
         self._single = FastMaskDecoding(model).eval()
         self._single_many = FastMaskDecoding(model, project_image=True).eval()  # for many clicks
@@ -53,7 +57,8 @@ class PromptDecoder:
                                           name="decode image terms")
             first = _FirstDecode(self._single).eval()
             self._first_graph = OnnxGraph(lambda: first, _FIRST_INPUTS, _OUTPUTS, watched=self._watched,
-                                          dynamic_axes=points_axis, required=runtime == "onnx", name="decode single, an image's first")
+                                          dynamic_axes=points_axis, required=runtime == "onnx", name="decode single, an image's first",
+                                          alias=None if alias is None else lambda: alias(graph_cache.FIRST_DECODE_ROLE))
         self._image: tuple[torch.Tensor, tuple] | None = None  # (embedding, weights key) decoded last
         self._terms: tuple[torch.Tensor, ...] | None = None  # its image terms, from its second decode on
 

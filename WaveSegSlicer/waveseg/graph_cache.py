@@ -16,6 +16,13 @@ half-copied) is deleted and rebuilt, never run. The folder is ``$WAVESEG_CACHE/g
 ``$XDG_CACHE_HOME/waveseg/graphs`` (default ``~/.cache/waveseg/graphs``); ``WAVESEG_CACHE=off``
 turns the cache off. The least recently used graphs are removed beyond ``MAX_BYTES`` in total
 (``$WAVESEG_CACHE_MB`` overrides), so adapting many times does not fill the disk.
+
+Computing a key needs torch (the tensors in memory). So that a process can start without torch
+(``waveseg.graph_segmenter``), a graph made from weights that are still exactly a model file's is
+also reachable through an **alias**: a small ``<sha256>.alias`` file, named by the weights file's
+SHA-256 (from its model card, checked when it was loaded), the graph's role and onnxruntime's
+version (``alias_name``), holding the graph's key. An alias whose graph is gone or damaged is
+removed and counts as a miss.
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ from typing import Iterable, Sequence
 from waveseg.atomic import write_bytes_atomic
 
 MAGIC = b"WAVESEG-ONNX-GRAPH 2\n"
+ALIAS_MAGIC = "WAVESEG-ONNX-ALIAS 1"
+# the roles of the graphs that have aliases, and the names of their inputs (the graph segmenter feeds them)
+ENCODER_ROLE = "encoder"  # image (1, 3, 256, 256) -> embedding (1, 256, 64, 64)
+FIRST_DECODE_ROLE = "first decode"  # embedding, point_coords, point_labels, mask_input, has_mask_input -> low_res_logits, iou
 MAX_BYTES = 1 << 30  # 1 GiB: about 12 weight sets of wave-gms's 5 graphs (about 80 MB each)
 _log = logging.getLogger(__name__)
 
@@ -142,3 +153,41 @@ def prune(folder: Path, keep: Path | None = None) -> None:
         if p != keep:
             p.unlink(missing_ok=True)
             total -= size
+
+
+def alias_name(weights_sha256: str, role: str, ort_version: str) -> str:
+    """The torch-free name of the ``role`` graph ("encoder", "first decode") of the weights whose
+    file has SHA-256 ``weights_sha256``, as onnxruntime ``ort_version`` optimised it."""
+    return f"{ALIAS_MAGIC} | weights {weights_sha256} | {role} | onnxruntime {ort_version}"
+
+
+def _alias_path(name: str) -> Path | None:
+    folder = cache_dir()
+    return None if folder is None else folder / f"{hashlib.sha256(name.encode()).hexdigest()}.alias"
+
+
+def store_alias(name: str, key: str) -> None:
+    """Let ``load_alias(name)`` find the graph stored under ``key``; atomic, best effort."""
+    path = _alias_path(name)
+    if path is None:
+        return
+    try:
+        if not path.exists() or path.read_text().strip() != key:
+            write_bytes_atomic(path, key.encode())
+    except OSError as exc:
+        _log.warning("cannot write the graph cache alias %s (%s)", path, exc)
+
+
+def load_alias(name: str) -> bytes | None:
+    """The graph bytes an alias points to, or None (no alias, cache off, graph gone or damaged)."""
+    path = _alias_path(name)
+    if path is None:
+        return None
+    try:
+        key = path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    graph = load(key) if len(key) == 64 and all(c in "0123456789abcdef" for c in key) else None
+    if graph is None:  # pruned, damaged or a foreign file: the next full start writes it again
+        path.unlink(missing_ok=True)
+    return graph

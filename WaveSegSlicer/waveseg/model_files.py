@@ -144,6 +144,12 @@ def _resolve_card(name_or_path: str | os.PathLike) -> tuple[ModelCard | None, Pa
     return ModelCard.from_json(path), path.parent, ""
 
 
+def resolve_card(name_or_path: str | os.PathLike = "default") -> ModelCard | None:
+    """The model card that ``load_model(name_or_path)`` would load (torch-free, weights not read),
+    or None for a bare backbone name (its weights come from LiteMedSAM's checkpoint)."""
+    return _resolve_card(name_or_path)[0]
+
+
 def load_model(name_or_path: str | os.PathLike = "default") -> tuple[Any, ModelCard]:
     """Build a ``PromptableSegmenter`` and load its weights.
 

@@ -21,6 +21,7 @@ import torch
 
 from waveseg import graph_cache
 from waveseg.errors import WaveSegError
+from waveseg.ort_session import inference_session
 
 OPSET = 17
 
@@ -67,13 +68,19 @@ class OnnxGraph:
       name: what the graph computes beyond the watched weights, for the disk cache's key (default:
         the module's class); two graphs of the same class that compute differently from the same
         weights (options, a different output) must be given different names.
+      alias: returns a name for the graph that needs no torch to compute (the weights file's
+        SHA-256 and the graph's role, ``graph_cache.alias_name``) while the watched weights are
+        still that file's, else None; the cache then also finds the graph under that name, which is
+        how ``waveseg.graph_segmenter`` starts without torch.
     """
 
     def __init__(self, module: Callable[[], torch.nn.Module], inputs: tuple[str, ...], outputs: tuple[str, ...],
                  watched: Callable[[], Iterable[torch.nn.Module]] | None = None, dynamic_axes: dict | None = None,
-                 threads: int | None = None, required: bool = False, name: str | None = None) -> None:
+                 threads: int | None = None, required: bool = False, name: str | None = None,
+                 alias: Callable[[], str | None] | None = None) -> None:
         self.module, self.inputs, self.outputs = module, inputs, outputs
         self.name = name
+        self.alias = alias
         self.watched = watched or (lambda: [self.module()])
         self.dynamic_axes = dynamic_axes
         self.threads = threads or torch.get_num_threads()
@@ -118,6 +125,7 @@ class OnnxGraph:
             try:
                 session = self._ort_session(graph)
                 self.loaded_from_cache = True
+                self._store_alias(key)
                 return session
             except Exception:  # digest matched but onnxruntime refuses it (e.g. written by an incompatible version)
                 graph_cache.discard(key)
@@ -128,7 +136,13 @@ class OnnxGraph:
         graph = _pre_optimized(graph)
         session = self._ort_session(graph)
         graph_cache.store(key, graph)  # only a graph onnxruntime accepted
+        self._store_alias(key)
         return session
+
+    def _store_alias(self, key: str) -> None:
+        name = self.alias() if self.alias is not None else None
+        if name is not None:
+            graph_cache.store_alias(name, key)
 
     def _export(self, example: tuple[torch.Tensor, ...]) -> bytes | None:
         buffer = io.BytesIO()
@@ -148,14 +162,7 @@ class OnnxGraph:
         return buffer.getvalue()
 
     def _ort_session(self, graph: bytes):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        # torch runs just before and after each call: onnxruntime's threads must not spin-wait
-        # for work between calls, or they take the cores from torch (measured: 44 -> 30 ms per click).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        return inference_session(graph, self.threads)
 
 
 def _pre_optimized(graph: bytes) -> bytes:

@@ -13,7 +13,6 @@ Coordinates are pixels of the image as given: points (x, y) with x = column, box
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -26,39 +25,16 @@ from waveseg.decoding import PromptDecoder
 from waveseg.errors import InvalidPromptError, WaveSegError
 from waveseg.prompting.mask_prompt import edge_profile_logits
 from waveseg.model_files import ModelCard, load_model
-from waveseg.onnx_graph import OnnxGraph, use_onnx
+from waveseg.prediction import EncodedImage, Prediction
+from waveseg import graph_cache
+from waveseg.onnx_graph import OnnxGraph, use_onnx, weights_key
 from waveseg.preprocess import LOWRES_MASK_SIZE, MODEL_INPUT_SIZE, ResizeGeometry, as_gray_or_rgb, normalize_intensity
+from waveseg.prompting.tokens import check_mask_shape, earlier_logits, is_binary_mask, point_tokens
 from waveseg.prompting.validation import validate_box, validate_points
 from waveseg.prompting.roi import CropCache, next_roi
 from waveseg.prompting.stroke_prompts import StrokeRule, apply_stroke_prompts, finish_strokes, parse_strokes
 
 MASK_LOGIT = 10.0  # magnitude of a binary mask_input's logits without the edge profile (mask_profile=False)
-
-
-@dataclass
-class EncodedImage:
-    """An image's embedding and how the image maps into the model frame."""
-
-    embedding: torch.Tensor  # (1, 256, 64, 64)
-    geometry: ResizeGeometry
-
-
-@dataclass
-class Prediction:
-    """Result of one prompt.
-
-    mask: (H, W) bool at the image's own resolution (the best candidate).
-    score: the decoder's predicted IoU of ``mask``.
-    logits: (1, 256, 256) float32 low-resolution logits in the model frame; pass them back as
-      ``mask_input`` to refine.
-    masks, scores: all candidates, (M, H, W) and (M,), M = 3 with ``multimask=True`` else 1.
-    """
-
-    mask: np.ndarray
-    score: float
-    logits: np.ndarray
-    masks: np.ndarray = field(repr=False)
-    scores: np.ndarray = field(repr=False)
 
 
 def to_model_input(image: np.ndarray, geometry: ResizeGeometry) -> torch.Tensor:
@@ -98,35 +74,6 @@ def mask_to_logits(mask: np.ndarray, geometry: ResizeGeometry, profile: bool = T
     return (framed.float() * (2 * MASK_LOGIT) - MASK_LOGIT)[None, None]
 
 
-def _is_binary_mask(m: np.ndarray, image_hw: tuple[int, int]) -> bool:
-    """Whether a ``mask_input`` array is a mask (bool; integer or 0/1 float of the image's shape)
-    rather than earlier logits. A float 0/1 mask is what nibabel's ``get_fdata()`` gives for a
-    label file; logits are never all exactly 0 or 1."""
-    if m.dtype == bool:
-        return True
-    if m.shape != image_hw:
-        return False
-    return np.issubdtype(m.dtype, np.integer) or (np.issubdtype(m.dtype, np.floating) and bool(np.isin(m, (0.0, 1.0)).all()))
-
-
-def _point_tokens(points: tuple[np.ndarray, np.ndarray] | None, box: np.ndarray | None,
-                  geometry: ResizeGeometry) -> tuple[np.ndarray, np.ndarray]:
-    """Validated clicks ((N, 2) xy, (N,) labels) and box (4,) in image pixels -> (K, 2) model-frame
-    points and (K,) labels in segment-anything's ONNX convention: clicks, then the box corners
-    labelled 2 and 3, or one padding point labelled -1 when there is no box."""
-    coords, labels = [], []
-    if points is not None:
-        coords.append(geometry.to_model_xy(points[0]))
-        labels.append(points[1].astype(np.float32))
-    if box is not None:
-        coords.append(geometry.to_model_xy(box.reshape(2, 2)))
-        labels.append(np.array([2, 3], np.float32))
-    else:
-        coords.append(np.zeros((1, 2), np.float32))
-        labels.append(np.array([-1], np.float32))
-    return np.concatenate(coords).astype(np.float32), np.concatenate(labels)
-
-
 class Segmenter:
     """A promptable segmenter: encodes an image once, then answers prompts quickly.
 
@@ -148,10 +95,12 @@ class Segmenter:
         self.model = model.to(device).eval()
         self.card = card
         self.device = torch.device(device)
-        self.decoder = PromptDecoder(self.model, runtime)
+        self._file_weights: tuple[str, tuple] | None = None  # (weights file SHA-256, weights_key) while unchanged
+        self.decoder = PromptDecoder(self.model, runtime, alias=self._graph_alias)
         self._encoder_graph = None
         if use_onnx(runtime, self.model):
-            self._encoder_graph = OnnxGraph(lambda: self.model.image_encoder, ("image",), ("embedding",), required=runtime == "onnx")
+            self._encoder_graph = OnnxGraph(lambda: self.model.image_encoder, ("image",), ("embedding",), required=runtime == "onnx",
+                                            alias=lambda: self._graph_alias(graph_cache.ENCODER_ROLE))
         self._encoded: EncodedImage | None = None
         self._crops: CropCache | None = None
         self._zoomed = ZoomMemory()
@@ -187,7 +136,19 @@ class Segmenter:
 
             apply_profile(model, profile)
             card.notes = f"{card.notes}; profile {profile!s}".lstrip("; ")
-        return cls(model, card, device, runtime)
+        seg = cls(model, card, device, runtime)
+        if profile is None and card.sha256:
+            seg._file_weights = (card.sha256, weights_key([seg.model]))
+        return seg
+
+    def _graph_alias(self, role: str) -> str | None:
+        """The torch-free cache name of this model's ``role`` graph while its weights are still
+        exactly its file's (``waveseg.graph_cache.alias_name``; ``waveseg.graph_segmenter`` reads it)."""
+        if self._file_weights is None or weights_key([self.model]) != self._file_weights[1]:
+            return None
+        import onnxruntime
+
+        return graph_cache.alias_name(self._file_weights[0], role, onnxruntime.__version__)
 
     @property
     def backbone(self) -> str:
@@ -277,7 +238,7 @@ class Segmenter:
         elif mask_input is not None:
             # any other mask prompt becomes a mask at the image's resolution, then cropped
             m = np.asarray(mask_input)
-            if m.shape == hw and _is_binary_mask(m, hw):
+            if m.shape == hw and is_binary_mask(m, hw):
                 whole = m.astype(bool)
             else:  # earlier logits (validated there), or a mask of the wrong shape (refused there)
                 whole = logits_to_masks(self._mask_input_logits(m, geometry)[0], geometry)[0]
@@ -325,7 +286,7 @@ class Segmenter:
         if pts is None and bx is None:  # a mask prompt alone: no point tokens at all, as SAM does
             logits, iou = self.model.decode(encoded.embedding, None, None, mask_logits.to(self.device), multimask)
         else:
-            coords, labels = _point_tokens(pts, bx, geometry)
+            coords, labels = point_tokens(pts, bx, geometry)
             if mask_logits is not None and self.pin_clicks:
                 mask_logits = pin_clicks(mask_logits, coords, labels)
             logits, iou = self.decoder.decode(encoded.embedding, coords, labels, mask_logits, multimask)
@@ -346,21 +307,10 @@ class Segmenter:
         if mask_input is None:
             return None
         m = np.asarray(mask_input)
-        if _is_binary_mask(m, geometry.original_hw):
-            if m.shape != geometry.original_hw:
-                raise InvalidPromptError(
-                    f"mask_input mask has shape {m.shape}; a mask must match the image, {geometry.original_hw}"
-                )
+        if is_binary_mask(m, geometry.original_hw):
+            check_mask_shape(m, geometry.original_hw)
             return mask_to_logits(m.astype(bool), geometry, self.mask_profile)
-        lowres = (LOWRES_MASK_SIZE, LOWRES_MASK_SIZE)
-        if m.shape not in (lowres, (1, *lowres), (1, 1, *lowres)):
-            raise InvalidPromptError(
-                f"mask_input has shape {m.shape}; expected earlier logits (1, 256, 256) or a mask of the image's "
-                f"shape {geometry.original_hw} (bool, integer, or float with only 0 and 1)"
-            )
-        if not np.all(np.isfinite(m)):
-            raise InvalidPromptError("mask_input logits contain NaN or Inf")
-        return torch.from_numpy(m.astype(np.float32).reshape(1, 1, *lowres))
+        return torch.from_numpy(earlier_logits(m, geometry.original_hw))
 
     # -- sessions -----------------------------------------------------------------------
     def session(self, image: np.ndarray, window: tuple[float, float] | None = None, roi_zoom: str | bool = "auto"):

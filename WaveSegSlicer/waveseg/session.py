@@ -12,16 +12,20 @@ first positive lasso also becomes the box); a corrective stroke changes the mask
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from waveseg.errors import InvalidPromptError
-from waveseg.predictor import EncodedImage, Prediction, Segmenter
+from waveseg.prediction import EncodedImage, Prediction
 from waveseg.preprocess import ResizeGeometry, as_gray_or_rgb, normalize_intensity
 from waveseg.prompting.validation import validate_box, validate_points
 from waveseg.prompting.roi import CropCache, next_roi
 from waveseg.prompting.stroke_prompts import StrokeRule, finish_strokes, lasso_box, local_edit
 from waveseg.prompting.strokes import Stroke, validate_stroke
+
+if TYPE_CHECKING:  # the session imports no torch: GraphSegmenter answers it without torch
+    from waveseg.predictor import Segmenter
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class InteractiveSession:
     """Prompt one image interactively.
 
     Arguments:
-      segmenter: the ``Segmenter`` whose model answers the prompts.
+      segmenter: the ``Segmenter`` (or torch-free ``GraphSegmenter``) whose model answers the prompts.
       image: (H, W) or (H, W, 3) array, any dtype; window: optional (lo, hi) intensity window.
       roi_zoom: "auto" (default) re-encodes a crop around the target when the box (with the
         clicks) is smaller than 25 % of the image's longest side; True always crops when the
@@ -58,7 +62,7 @@ class InteractiveSession:
     # scripts/bench_roi_clicks.py, which compares both
     auto_zoom_on_mask = False
 
-    def __init__(self, segmenter: Segmenter, image: np.ndarray, window: tuple[float, float] | None = None,
+    def __init__(self, segmenter: "Segmenter", image: np.ndarray, window: tuple[float, float] | None = None,
                  roi_zoom: str | bool = "auto") -> None:
         if roi_zoom not in ("auto", True, False):
             raise ValueError(f"roi_zoom must be 'auto', True or False; got {roi_zoom!r}")

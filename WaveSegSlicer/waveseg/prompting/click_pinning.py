@@ -17,13 +17,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 PIN_RADIUS = 3.0  # model-frame pixels (the frame is 256 x 256); about 1 % of the image side
 PIN_LOGIT = 8.0  # a confident logit (sigmoid 0.9997), near the plateaus of the model's own logits (+7 / -10)
 
 
-def pin_clicks(mask_logits: torch.Tensor, coords, labels, radius: float = PIN_RADIUS, value: float = PIN_LOGIT) -> torch.Tensor:
+def pin_clicks(mask_logits, coords, labels, radius: float = PIN_RADIUS, value: float = PIN_LOGIT):
     """A copy of ``mask_logits`` in which each click that the logits contradict (a foreground click
     on a pixel <= 0, a background click on one > 0) gets a disc raised to at least +value (label 1)
     or lowered to at most -value (label 0).
@@ -31,11 +30,13 @@ def pin_clicks(mask_logits: torch.Tensor, coords, labels, radius: float = PIN_RA
     mask_logits: (1, 1, 256, 256) logits in the model frame. coords: (N, 2) float (x, y) in the
     model frame; labels: (N,) with 1 = foreground, 0 = background; any other label (box
     corners 2 and 3, padding -1) is left alone. Arrays or CPU tensors. Later clicks win where
-    discs of opposite labels overlap.
+    discs of opposite labels overlap. Returns an array for an array, a tensor (on
+    ``mask_logits``' device and dtype) for a tensor.
     """
     # numpy on the disc's bounding window only: a click costs microseconds (torch's per-op
     # overhead on such small windows would add milliseconds to every 20-click decode)
-    pinned = mask_logits.detach().to("cpu", torch.float32).numpy().copy()
+    is_array = isinstance(mask_logits, np.ndarray)
+    pinned = np.array(mask_logits, np.float32) if is_array else mask_logits.detach().cpu().float().numpy().copy()
     size_y, size_x = pinned.shape[-2:]
     for (x, y), label in zip(np.asarray(coords, dtype=np.float64).reshape(-1, 2), np.asarray(labels).reshape(-1)):
         if label not in (0, 1):
@@ -54,4 +55,8 @@ def pin_clicks(mask_logits: torch.Tensor, coords, labels, radius: float = PIN_RA
         window = pinned[..., y0:y1, x0:x1]
         # max / min: the disc's pixels that already agree strongly keep their own logits
         window[..., disc] = np.maximum(window[..., disc], value) if label == 1 else np.minimum(window[..., disc], -value)
+    if is_array:
+        return pinned
+    import torch  # only for a tensor given: the torch-free GraphSegmenter pins arrays
+
     return torch.from_numpy(pinned).to(mask_logits.device, mask_logits.dtype)

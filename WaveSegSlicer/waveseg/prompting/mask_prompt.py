@@ -17,7 +17,6 @@ constants were fitted by eye to those medians, not tuned on the click benchmark.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt
 
 INSIDE_LOGIT, INSIDE_SCALE = 7.0, 3.5  # the profile's plateau and its distance scale (pixels), inside
 OUTSIDE_LOGIT, OUTSIDE_SCALE = 10.0, 6.0  # and outside (the model is surer of background)
@@ -26,6 +25,8 @@ OUTSIDE_LOGIT, OUTSIDE_SCALE = 10.0, 6.0  # and outside (the model is surer of b
 def signed_distance(mask: np.ndarray) -> np.ndarray:
     """(H, W) float32 distance of each pixel centre to the mask's edge: +0.5, +1.5 ... inside,
     -0.5, -1.5 ... outside (edge pixels are half a pixel from it). mask: (H, W) bool."""
+    from scipy.ndimage import distance_transform_edt  # imported here: scipy.ndimage takes 0.5 s, a box's first mask needs none of it
+
     mask = np.asarray(mask, bool)
     if not mask.any():
         return np.full(mask.shape, -np.inf, np.float32)

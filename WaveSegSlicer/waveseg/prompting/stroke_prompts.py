@@ -25,17 +25,18 @@ Why these choices (``scripts/bench_strokes.py``): the numbers and commands are i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
-from scipy.ndimage import distance_transform_edt
 
 from waveseg.prompting.click_pinning import PIN_LOGIT
 from waveseg.errors import InvalidPromptError
 from waveseg.prompting.mask_prompt import edge_profile_logits
 from waveseg.preprocess import LOWRES_MASK_SIZE, ResizeGeometry
 from waveseg.prompting.strokes import Stroke, inside_points, stroke_pixels, validate_stroke
+
+if TYPE_CHECKING:  # torch is imported where a stroke reaches the model: sessions import this module torch-free
+    import torch
 
 FRAME_WIDTH = 2  # a scribble's width when pinned in the 256 model frame (pixels)
 
@@ -141,6 +142,8 @@ def pin_strokes(logits: torch.Tensor, strokes: Sequence[Stroke], geometry: Resiz
     """A copy of (..., 256, 256) model-frame ``logits`` with each stroke's pixels raised to >= +PIN_LOGIT
     (positive) or lowered to <= -PIN_LOGIT (negative), in order (later strokes win); with
     ``only_contradicted``, only pixels whose sign disagrees with the stroke change."""
+    import torch
+
     out = logits.detach().to("cpu", torch.float32).numpy().copy()
     for s in strokes:
         px = frame_pixels(s, geometry)
@@ -176,6 +179,8 @@ def apply_stroke_prompts(strokes: Sequence[Stroke], points, box, mask_logits: to
         if rule.lasso_mask:
             inside = frame_pixels(lasso, geometry)
             framed = edge_profile_logits(inside) if profile else np.where(inside, 10.0, -10.0).astype(np.float32)
+            import torch
+
             mask_logits = torch.from_numpy(framed)[None, None]
     elif mask_logits is not None and rule.pin:
         mask_logits = pin_strokes(mask_logits, strokes, geometry)
@@ -203,6 +208,8 @@ def local_edit(mask: np.ndarray, logits: np.ndarray, previous_mask: np.ndarray |
     (at least ``LOCAL_MIN`` model-frame pixels) from its pixels, the (H, W) mask and (1, 256, 256)
     logits go back to ``previous_mask`` / ``previous_logits`` (logits of the mask prompt it was
     decoded with). With no previous mask, or ``rule.local`` None, they are returned unchanged."""
+    from scipy.ndimage import distance_transform_edt  # imported here: scipy.ndimage takes 0.5 s, a box's first mask needs none of it
+
     if rule.local is None or previous_mask is None or not previous_mask.any():
         return mask, logits
     framed = frame_pixels(new, geometry)
