@@ -7,12 +7,15 @@ it is evaluated on that volume's other slices ("within") and, where the same str
 in another volume, on that volume's slices ("across": Colin27 AAL -> MNI152 FreeSurfer aseg;
 TotalSegmentator's CT sample -> its DICOM CT sample). One model, one process, the same slices and
 the same embeddings for every method:
-  * no prompt: the proposal from the examples alone (``propose``);
+  * no prompt: the proposal from the examples alone (``propose``), within the examples' volume as
+    ``propose_other_slices`` makes it (only near the examples' masks, ``NEAR_OWN_EXAMPLES``
+    cells; ``--near``), and "anywhere" (no location prior, as across patients);
   * 1 click: the RITM first click (``waveseg.prompting.simulation.next_click``) without examples
     (``predict_encoded``) and with them (``propose(points=...)``);
   * NoC@85 (capped at 20): RITM clicks, each decoded with all earlier clicks and the previous
     logits; with examples the proposal counts as click 0 and its logits start the loop (as a
-    click on a proposed slice does in ``VolumeSession``); without, the clicks alone. (Sending
+    click on a proposed slice does in ``VolumeSession``; a low-confidence proposal, which
+    ``propose_volume`` leaves unwritten, starts nothing); without, the clicks alone. (Sending
     the first click through ``propose`` instead cost clicks: 8.2 against 5.2 on the Colin27
     thalamus, k = 3, 6 slices, in a one-off run during development);
   * box: the tight box through ``Segmenter.predict`` (the shipped path, ROI zoom "auto");
@@ -49,6 +52,7 @@ from waveseg.adaptation.fewshot import adapt
 from waveseg.examples import proposal as proposal_module
 from waveseg.examples.example_set import ExampleSet
 from waveseg.examples.proposal import propose
+from waveseg.examples.volume_proposals import NEAR_OWN_EXAMPLES
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
 from waveseg.prompting.simulation import next_click, tight_box
@@ -109,15 +113,17 @@ def absent_slices(truth: np.ndarray, image: np.ndarray, count: int) -> list[int]
     return body[:count]
 
 
-def noc(seg: Segmenter, enc, truth: np.ndarray, examples: ExampleSet | None) -> int:
+def noc(seg: Segmenter, enc, truth: np.ndarray, examples: ExampleSet | None, near: int | None = None) -> int:
     """Clicks to reach Dice TARGET (MAX_CLICKS + 1 when never reached). With examples the
     proposal is click 0 and each click refines it as ``VolumeSession.click`` does after a
     proposal: all clicks so far with the previous logits (the proposal's, then each answer's)."""
     out = None
     if examples is not None:
-        out = propose(seg, enc, examples).prediction
-        if dice(out.mask, truth) >= TARGET:
-            return 0
+        proposal = propose(seg, enc, examples, near_examples=near)
+        if proposal.confident:  # a low-confidence proposal is never written: the clicks start afresh
+            out = proposal.prediction
+            if dice(out.mask, truth) >= TARGET:
+                return 0
     points, labels = [], []
     for n in range(1, MAX_CLICKS + 1):
         x, y, label = next_click(None if out is None else out.mask, truth)
@@ -130,14 +136,16 @@ def noc(seg: Segmenter, enc, truth: np.ndarray, examples: ExampleSet | None) -> 
 
 
 def evaluate(seg: Segmenter, images: list[np.ndarray], truths: list[np.ndarray], encs: list, examples: ExampleSet,
-             absent_encs: list, window: tuple[float, float] | None) -> dict:
-    rows = {key: [] for key in ("no_prompt", "click", "click_ex", "noc", "noc_ex", "box", "t_prop", "t_click")}
+             absent_encs: list, window: tuple[float, float] | None, near: int | None = None) -> dict:
+    rows = {key: [] for key in ("no_prompt", "no_prompt_anywhere", "click", "click_ex", "noc", "noc_ex", "box", "t_prop", "t_click")}
     signals = {"present": [], "absent": []}
     for image, truth, enc in zip(images, truths, encs):
         t0 = time.perf_counter()
-        proposal = propose(seg, enc, examples)
+        proposal = propose(seg, enc, examples, near_examples=near)
         rows["t_prop"].append(time.perf_counter() - t0)
         rows["no_prompt"].append(dice(proposal.mask, truth))
+        anywhere = proposal if near is None else propose(seg, enc, examples)
+        rows["no_prompt_anywhere"].append(dice(anywhere.mask, truth))
         signals["present"].append((*proposal.confidence, bool(proposal.confident and proposal.mask.any()),
                                    proposal.evidence.get("mask_margin", 0.0), proposal.evidence.get("area_ratio", 0.0),
                                    rows["no_prompt"][-1]))
@@ -148,11 +156,11 @@ def evaluate(seg: Segmenter, images: list[np.ndarray], truths: list[np.ndarray],
         rows["click"].append(dice(plain.mask, truth))
         rows["click_ex"].append(dice(propose(seg, enc, examples, points=[[x, y]], labels=[label]).mask, truth))
         rows["noc"].append(noc(seg, enc, truth, None))
-        rows["noc_ex"].append(noc(seg, enc, truth, examples))
+        rows["noc_ex"].append(noc(seg, enc, truth, examples, near))
         seg.set_image(image, window)  # the shipped box path (ROI zoom) needs the image set
         rows["box"].append(dice(seg.predict(box=tight_box(truth)).mask, truth))
     for enc in absent_encs:
-        proposal = propose(seg, enc, examples)
+        proposal = propose(seg, enc, examples, near_examples=near)
         signals["absent"].append((*proposal.confidence, bool(proposal.confident and proposal.mask.any()),
                                   proposal.evidence.get("mask_margin", 0.0), proposal.evidence.get("area_ratio", 0.0),
                                   float(proposal.mask.sum())))
@@ -187,6 +195,10 @@ def main() -> None:
     parser.add_argument("--eval", type=int, default=8, help="evaluated slices per volume (spread over the structure)")
     parser.add_argument("--absent", type=int, default=6, help="structure-free slices per volume")
     parser.add_argument("--no-adapt", action="store_true")
+    parser.add_argument("--near", type=int, default=NEAR_OWN_EXAMPLES,
+                        help="within the examples' volume, look for the structure only this many embedding cells "
+                             "around their masks (propose's near_examples; default: propose_other_slices's "
+                             f"{NEAR_OWN_EXAMPLES}); -1: everywhere")
     parser.add_argument("--only", default="", help="run only structures whose name contains this text")
     parser.add_argument("--out", default="reports/bench_in_context")
     args = parser.parse_args()
@@ -225,7 +237,9 @@ def main() -> None:
                     encs = [seg.encode(im, vol.window) for im in images]
                     evals[where] = (images, truths, encs, vol, chosen)
                 for where, (images, truths, encs, vol, chosen) in evals.items():
-                    summary = evaluate(seg, images, truths, encs, examples, encoded[where]["absent"], vol.window)
+                    # the location prior holds in the examples' own volume only
+                    near = args.near if where == "within" and args.near >= 0 else None
+                    summary = evaluate(seg, images, truths, encs, examples, encoded[where]["absent"], vol.window, near)
                     summary.update(structure=structure, k=k_shot, where=where, source=source.title, target=vol.title,
                                    eval_slices=chosen, example_slices=picks, absent_slices=encoded[where]["absent_slices"])
                     results.append(summary)
@@ -248,14 +262,15 @@ def main() -> None:
 def _row(r: dict) -> str:
     adapt_cols = (f"{r['adapt_box']:.3f} | {r['adapt_click']:.3f} | {'yes' if r['adapt_kept'] else 'no'} | {r['adapt_s']:.0f}"
                   if "adapt_box" in r else "- | - | - | -")
-    return (f"| {r['structure']} | {r['k']} | {r['where']}: {r['target']} | {r['slices']} | {r['no_prompt']:.3f} | {r['click']:.3f} | "
+    return (f"| {r['structure']} | {r['k']} | {r['where']}: {r['target']} | {r['slices']} | {r['no_prompt']:.3f} | "
+            f"{r['no_prompt_anywhere']:.3f} | {r['click']:.3f} | "
             f"{r['click_ex']:.3f} | {r['box']:.3f} | {r['noc']:.1f} | {r['noc_ex']:.1f} | {adapt_cols} | "
             f"{r['t_prop'] * 1000:.0f} | {r['t_click'] * 1000:.0f} |")
 
 
-HEADER = ("| structure | k | evaluated on | slices | no prompt | 1 click | 1 click + examples | box | NoC@85 | "
+HEADER = ("| structure | k | evaluated on | slices | no prompt | no prompt, anywhere | 1 click | 1 click + examples | box | NoC@85 | "
           "NoC@85 + examples | adapted: box | adapted: 1 click | adaptation kept | adaptation s | proposal ms | click ms |\n"
-          "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+          "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
 
 
 def absent_table(results: list[dict]) -> str:
@@ -275,7 +290,7 @@ def absent_table(results: list[dict]) -> str:
 def write(results: list[dict], out: Path, args) -> None:
     command = "scripts/bench_in_context.py " + " ".join(
         [f"--shots {' '.join(map(str, args.shots))}", f"--eval {args.eval}", f"--absent {args.absent}"]
-        + (["--no-adapt"] if args.no_adapt else []) + ([f"--only {args.only}"] if args.only else []))
+        + (["--no-adapt"] if args.no_adapt else []) + ([f"--near {args.near}"] if args.near != NEAR_OWN_EXAMPLES else []) + ([f"--only {args.only}"] if args.only else []))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"command": command, "results": results}, indent=1))
     text = [f"# In-context proposals (`{command}`)", "", "Mean Dice on the evaluated slices; NoC@85 capped at 20 "

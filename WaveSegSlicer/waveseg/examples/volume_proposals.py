@@ -26,6 +26,12 @@ from waveseg.examples.proposal import propose
 from waveseg.volume_geometry import take_slice
 
 
+# Embedding cells (4 frame pixels each) around the examples' masks where a proposal from the same
+# volume looks for the structure: its look-alikes elsewhere (the other thalamus, vessels beside the
+# aorta) are left out. Chosen with scripts/bench_in_context.py --near (docs/in_context.md).
+NEAR_OWN_EXAMPLES = 2
+
+
 @dataclass
 class ProposalReport:
     """What a volume proposal did: slices written, slices left alone as low-confidence, cancelled."""
@@ -69,10 +75,11 @@ def session_examples(vs, axis: int = 0, slices: Sequence[int] | None = None, str
 
 def propose_volume(vs, examples: ExampleSet, axis: int = 0, slices: Sequence[int] | None = None,
                    progress: Callable[[int, int], None] | None = None,
-                   cancel: Callable[[], bool] | None = None) -> ProposalReport:
+                   cancel: Callable[[], bool] | None = None, near_examples: int | None = None) -> ProposalReport:
     """Propose ``examples``' structure on the unlocked ``slices`` across ``axis`` (default: all) of
     the ``VolumeSession`` ``vs``, as one undoable step; refuses a set made with another model.
-    A cancel keeps what was written so far (one step, undoable)."""
+    A cancel keeps what was written so far (one step, undoable). ``near_examples``: look only this
+    many embedding cells around the examples' masks (``propose``); for examples from this volume."""
     _check_local(vs)
     if examples.fingerprint != encoder_fingerprint(vs.segmenter):
         raise ModelFileError(f"the example set was made with model {examples.model_name!r}, not with this session's "
@@ -90,7 +97,7 @@ def propose_volume(vs, examples: ExampleSet, axis: int = 0, slices: Sequence[int
             report.cancelled = True
             break
         vs._prefetch_ahead(axis, index, 1, (0, vs.volume.shape[axis] - 1))
-        proposal = propose(vs.segmenter, vs._cache.get((axis, index)), examples)
+        proposal = propose(vs.segmenter, vs._cache.get((axis, index)), examples, near_examples=near_examples)
         if proposal.confident:
             vs._write(step, axis, index, px.mask_to_native(proposal.mask))
             vs._logits[(axis, index)] = proposal.prediction.logits
@@ -108,9 +115,10 @@ def propose_other_slices(vs, axis: int = 0, slices: Sequence[int] | None = None,
                          progress: Callable[[int, int], None] | None = None,
                          cancel: Callable[[], bool] | None = None) -> ProposalReport:
     """Propose on the slices across ``axis`` (default: all) that are neither locked nor examples, from
-    the session's ``annotated_slices``; one undoable step."""
+    the session's ``annotated_slices``; one undoable step. The examples lie in this volume, so the
+    structure is looked for only near where they show it (``NEAR_OWN_EXAMPLES``)."""
     _check_local(vs)
     examples_at = annotated_slices(vs, axis)
     examples = session_examples(vs, axis, examples_at, structure)
     todo = [int(i) for i in (range(vs.volume.shape[axis]) if slices is None else slices) if int(i) not in examples_at]
-    return propose_volume(vs, examples, axis, todo, progress, cancel)
+    return propose_volume(vs, examples, axis, todo, progress, cancel, near_examples=NEAR_OWN_EXAMPLES)
