@@ -79,7 +79,7 @@ def test_a_run_from_shipped_weights_keeps_their_lineage_and_data_provenance(tiny
     shipped = models_dir() / "wave-gms.json"
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"backbone": "wave-gms", "finetune": {"steps": 1, "batch": 1, "lr": 1e-5, "spatial_augment": 0.5,
-                                                                      "pin_clicks": True}}))
+                                                                      "pin_clicks": True, "stroke_prob": 0.5, "lasso_prob": 0.5}}))
     out = tmp_path / "run"
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--config", str(config), "--out", str(out),
                              "--slices", str(tiny_slices), "--init", str(models_dir() / "wave-gms.safetensors")],
@@ -88,7 +88,7 @@ def test_a_run_from_shipped_weights_keeps_their_lineage_and_data_provenance(tiny
     _, card = load_model(out / "wave-gms.json")
     _, init_card = load_model(shipped)
     assert card.notes.startswith(init_card.notes) and '"spatial_augment": 0.5' in card.notes
-    assert '"pin_clicks": true' in card.notes
+    assert '"pin_clicks": true' in card.notes and '"stroke_prob": 0.5' in card.notes
     assert card.training_data[: len(init_card.training_data)] == init_card.training_data
     assert card.training_data[-1] == {"name": "s", "source": "not listed in scripts/train.py", "licence": "unknown"}
 

@@ -8,8 +8,9 @@ rounds, as in SAM's training; with ``pin_clicks`` the clicks are pinned into tho
 edge) of the last round's mask plus the MSE of the predicted IoU. Coordinates are in the 256 x 256
 model frame. Strokes (issue #26, ``waveseg.prompting.stroke_simulation``): with ``lasso_prob`` a sample starts
 from a noisy-outline lasso instead (its box and its inside as the mask prompt, as ``Segmenter`` gives
-a first lasso); with ``stroke_prob`` a correction round is a scribble in the largest error region
-(its point tokens) instead of one click. Both 0 by default: earlier configs draw the same prompts.
+a first lasso); with ``stroke_prob`` a sample that starts from a click starts from a scribble
+inside the target instead, and a correction round is a scribble in the largest error region (its
+point tokens) instead of one click. Both 0 by default: earlier configs draw the same prompts.
 
 The batch is decoded together, round by round: at round r every sample still clicking has r + 2
 prompt tokens (a box's two corners and r clicks, or r + 1 clicks and SAM's padding point), so
@@ -58,6 +59,10 @@ class SimulatedPromptStep(nn.Module):
         clicks = [[] if box is not None else [next_click(None, t)] for box, t in zip(boxes, truths)]
         rounds = rng.integers(0, self.max_rounds + 1, size)
         logits: list[torch.Tensor | None] = [None] * size  # (1, 1, 256, 256) on the CPU
+        if self.stroke_prob:  # a first scribble (the protocol's weakest step), as ScribblePrompt trains it
+            for b in range(size):
+                if boxes[b] is None and rng.random() < self.stroke_prob:
+                    clicks[b] = scribble_as_clicks(None, truths[b], rng) or clicks[b]
         if self.lasso_prob:  # (no draw at all when off, so earlier configs keep their random stream)
             for b in range(size):
                 if rng.random() < self.lasso_prob:

@@ -40,6 +40,8 @@ class StageConfig:
     pin_clicks: bool = False  # fine-tuning: pin clicks into the fed-back logits, as inference does
     roi_zoom: float = 0.0  # fine-tuning: probability of showing a small target as ROI zoom shows it
     boundary_weight: float = 0.0  # fine-tuning: extra cross-entropy weight near the true edge (losses.segmentation_loss)
+    stroke_prob: float = 0.0  # fine-tuning: a click prompt or correction is a scribble instead (SimulatedPromptStep)
+    lasso_prob: float = 0.0  # fine-tuning: a sample starts from a noisy-outline lasso
     cosine_weight: float = 1.0
     time_budget_s: float = 0.0  # > 0: every 20 steps, cut ``steps`` so that the stage ends within this time
 
@@ -152,7 +154,8 @@ def run_stage(
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine, last_epoch=start_step - 1)
     step_module = model.image_encoder if stage == "distill" else SimulatedPromptStep(
-        model, config.box_prob, config.max_rounds, config.pin_clicks, config.boundary_weight)
+        model, config.box_prob, config.max_rounds, config.pin_clicks, config.boundary_weight,
+        config.stroke_prob, config.lasso_prob)
     wrapped = DistributedDataParallel(step_module) if ddp.enabled else step_module
     model.train()
     batches = _batches(_loader(dataset, config.batch, train_config.seed, ddp, config.steps))
