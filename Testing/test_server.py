@@ -393,7 +393,8 @@ def test_adaptation_runs_as_a_server_job_and_its_profile_is_chosen_by_name(remot
         vs.set_slice_mask(0, k, white_matter[k])
     with pytest.raises(Exception, match="profile name"):
         remote.start_adaptation(vs, "../escape", steps=2)
-    cancelled = remote.start_adaptation(vs, "site-brain-cancelled", steps=2, time_budget_s=30)
+    # the most steps the server takes and an hour: only the cancel can end this job soon, however fast the machine
+    cancelled = remote.start_adaptation(vs, "site-brain-cancelled", steps=5000, time_budget_s=3600)
     remote.cancel_adaptation(cancelled)
     assert remote.wait_adaptation(cancelled)["state"] == "cancelled"
     job = remote.start_adaptation(vs, "site-brain", structure="brain", steps=20, time_budget_s=3600)
