@@ -13,7 +13,7 @@ import torch
 from waveseg.adaptation.fewshot import AdaptationCancelled, adapt
 from waveseg.adaptation.profiles import (apply_profile, delete_profile, export_profile, import_profile,
                                          list_profiles, model_fingerprint, save_profile)
-from waveseg.errors import InvalidImageError, InvalidPromptError, ModelFileError
+from waveseg.errors import InvalidImageError, InvalidPromptError, ModelFileError, WaveSegError
 from waveseg.io import read_image
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
@@ -83,6 +83,21 @@ def test_adaptation_improves_held_back_slices(adapted, brain_slices):
     after = _held_back_dice(adapted_seg, *brain_slices)
     assert after > before + 0.05, (before, after)
     assert result.optimizer_state_bytes > 0
+
+
+def test_the_fold_average_final_skips_the_retraining_run_and_still_improves_held_back_slices(brain_slices):
+    volume, masks = brain_slices
+    seg = _fresh()
+    before = _held_back_dice(seg, volume, masks)
+    records = []
+    result = adapt(seg, [volume[k] for k in TRAIN], [masks[k] for k in TRAIN], structure="white matter", final="fold_average",
+                   steps=30, time_budget_s=NO_TIME_LIMIT, progress=records.append, apply=True)
+    assert result.kept and result.metadata["final"] == "fold_average", result.message
+    assert {r["phase"] for r in records} == {"validation 1/3", "validation 2/3", "validation 3/3"}
+    assert set(result.delta) <= {k for k in seg.model.state_dict() if k.startswith(("prompt_encoder", "mask_decoder"))}
+    assert _held_back_dice(seg, volume, masks) > before + 0.05
+    with pytest.raises(WaveSegError, match="method 'decoder'"):
+        adapt(_fresh(), [volume[2], volume[6]], [masks[2], masks[6]], method="galore", final="fold_average", steps=1)
 
 
 def test_profile_round_trip_is_bit_exact(adapted):

@@ -31,7 +31,7 @@ import numpy as np
 
 from scripts_common import load_array
 from waveseg.adaptation import METHODS
-from waveseg.adaptation.fewshot import adapt
+from waveseg.adaptation.fewshot import FINALS, adapt
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
 from waveseg.prompting.simulation import tight_box
@@ -122,9 +122,12 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run only structures whose title contains this text")
     parser.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5], help="numbers k of annotated slices")
     parser.add_argument("--all-methods-at-every-k", action="store_true")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="methods to run at k = 3 (and every k with the flag above)")
     parser.add_argument("--max-eval-slices", type=int, default=16, help="evaluate on at most this many other slices (evenly spaced)")
     parser.add_argument("--roi-zoom", default="auto", choices=["auto", "off"], help="predict's ROI zoom when scoring (default: the user's)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steady on a shared CPU)")
+    parser.add_argument("--finals", nargs="+", default=[FINALS[0]], choices=FINALS,
+                        help="with k >= 2, how the default method's final model is made (each is a row; see waveseg.adaptation.fewshot)")
     parser.add_argument("--json", default="", help="also write the rows here")
     args = parser.parse_args()
     args.roi_zoom = args.roi_zoom == "auto" and "auto"
@@ -153,20 +156,23 @@ def main() -> None:
             others = [others[int(i)] for i in np.linspace(0, len(others) - 1, min(len(others), args.max_eval_slices))]
             base.model.load_state_dict(base_state)
             before = box_dice(base, volume, truth, others, s.window)
-            methods = METHODS if (k_shot == 3 or args.all_methods_at_every_k) else (DEFAULT_METHOD,)
-            for method in methods:
+            methods = args.methods if (k_shot == 3 or args.all_methods_at_every_k) else (DEFAULT_METHOD,)
+            runs = [(m, f) for m in methods for f in (args.finals if m == DEFAULT_METHOD and k_shot > 1 else [FINALS[0]])]
+            for method, final in runs:
                 base.model.load_state_dict(base_state)
                 with PeakRSS() as rss:
                     result = adapt(base, [volume[k] for k in picks], [truth[k] for k in picks], structure=s.title,
-                                   method=method, window=s.window, steps=args.steps, time_budget_s=args.time_budget, apply=True)
+                                   method=method, window=s.window, steps=args.steps, time_budget_s=args.time_budget, final=final,
+                                   apply=True)
                 after = box_dice(base, volume, truth, others, s.window)  # the base model again when the gate said no
                 d = result.decision
-                row = {"structure": s.title, "kind": s.kind, "k": k_shot, "method": method, "slices": picks, "eval_slices": len(others),
+                shown = method if final == FINALS[0] else f"{method} ({final})"
+                row = {"structure": s.title, "kind": s.kind, "k": k_shot, "method": shown, "final": final, "slices": picks, "eval_slices": len(others),
                        "dice_before": before, "dice_after": after, "kept": result.kept, "validation_gain": d.gain,
                        "validation_noise": d.noise, "scheme": d.scheme, "seconds": result.seconds,
                        "peak_rss_mb": rss.peak / 2**20, "rss_increase_mb": (rss.peak - rss.start) / 2**20, "message": result.message}
                 rows.append(row)
-                print(f"| {s.title} | {s.kind} | {k_shot} | {method} | {before:.3f} | {after:.3f} | {100 * (after - before):+.1f} | "
+                print(f"| {s.title} | {s.kind} | {k_shot} | {shown} | {before:.3f} | {after:.3f} | {100 * (after - before):+.1f} | "
                       f"{'kept' if result.kept else 'base kept'} | {100 * d.gain:+.1f} ± {100 * d.noise:.1f} | {result.seconds:.1f} | "
                       f"{rss.peak / 2**20:.0f} (+{(rss.peak - rss.start) / 2**20:.0f}) |", flush=True)
     base.model.load_state_dict(base_state)
@@ -179,10 +185,12 @@ def main() -> None:
 
 def summarise(rows: list[dict], budget: float) -> None:
     """The issue's goals, checked on these rows."""
-    weak3 = [r for r in rows if r["kind"] == "weak" and r["k"] == 3 and r["method"] == DEFAULT_METHOD]
+    for shown in sorted({r["method"] for r in rows if r["method"].startswith(DEFAULT_METHOD)}):
+        weak3 = [r for r in rows if r["kind"] == "weak" and r["k"] == 3 and r["method"] == shown]
+        if weak3:
+            print(f"\nweak structures, 3 slices, {shown}: changes "
+                  + ", ".join(f"{100 * (r['dice_after'] - r['dice_before']):+.1f}" for r in weak3) + " points (goal >= +10)")
     worst = min(rows, key=lambda r: r["dice_after"] - r["dice_before"])
-    print(f"\nweak structures, 3 slices, {DEFAULT_METHOD}: changes "
-          + ", ".join(f"{100 * (r['dice_after'] - r['dice_before']):+.1f}" for r in weak3) + " points (goal >= +10)")
     print(f"worst change of any case after the gate: {100 * (worst['dice_after'] - worst['dice_before']):+.1f} points "
           f"({worst['structure']}, k={worst['k']}, {worst['method']}; goal >= -1)")
     print(f"longest run: {max(r['seconds'] for r in rows):.1f} s (budget {budget:.0f} s, goal within 5 %); "

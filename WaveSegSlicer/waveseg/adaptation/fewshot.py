@@ -50,6 +50,7 @@ from waveseg.prompting.roi import choose_roi, target_extent
 __all__ = ["AdaptationCancelled", "AdaptationResult", "adapt"]
 
 MAX_SLICES = 64
+FINALS = ("retrain", "fold_average")
 FINISH_RESERVE_S = 0.5  # at most this much of the budget is kept for the final delta and packaging
 
 
@@ -134,6 +135,22 @@ def _box_dice(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, embeddin
     return scores
 
 
+def _fold_average(base: torch.nn.Module, states: list[dict[str, torch.Tensor]]) -> torch.nn.Module:
+    """A copy of ``base`` whose trained tensors are the mean of the fold models' ``states``.
+
+    Why averaging works here: every fold starts from the same base weights and moves them a few
+    steps, so the fold models lie in one basin and their mean is a model in it too ("model soups",
+    Wortsman et al., ICML 2022; cross-validation bagging). Each fold saw k - 1 of the k slices, so
+    the mean has seen them all. The gate judged the fold models, not their mean; that is the
+    limit of this choice (measured against "retrain" by scripts/bench_adapt.py --finals)."""
+    model = copy.deepcopy(base)
+    named = dict(model.named_parameters())
+    with torch.no_grad():
+        for name in states[0]:
+            named[name].copy_(torch.stack([s[name] for s in states]).mean(dim=0))
+    return model
+
+
 def _best_step(runs: list[dict[int, list[float]]]) -> int:
     """The step, up to where the shortest run got, with the highest mean held-out score (ties: fewer
     steps). A run's score at a step is that of its last checkpoint at or before it: runs cut by the
@@ -163,6 +180,7 @@ def adapt(
     batch: int | None = None,
     l2: float | None = None,
     folds: int = 3,
+    final: str = "retrain",
     validation_images: Sequence[np.ndarray] | None = None,
     validation_masks: Sequence[np.ndarray] | None = None,
     seed: int = 0,
@@ -178,12 +196,20 @@ def adapt(
     included (``math.inf``: the steps alone; tests use it so a slow machine cannot cut their runs
     short). ``progress`` receives dicts {"phase", "step", "loss", "seconds", "fraction"} (fraction
     of the budget used, or of the runs done without a budget); ``cancel`` is polled every step; ``clock`` measures the budget (seconds).
+    ``final`` (k >= 2, cross-validation): "retrain" trains the final model on all k slices for the
+    chosen number of steps; "fold_average" (method "decoder" only) skips that run and averages the
+    fold models' trained tensors at the chosen step, so each fold gets a third of the budget
+    instead of a quarter (k = 3); see ``_fold_average``.
     ``structure`` names what the profile is for; it becomes the profile's scope
     (``waveseg.adaptation.scope``). Returns the gate's decision and, when kept, the weight delta;
     with ``apply=True`` and a kept result also loads the adapted weights into ``segmenter``.
     """
     if method not in METHODS:
         raise WaveSegError(f"method must be one of {METHODS}; got {method!r}")
+    if final not in FINALS:
+        raise WaveSegError(f"final must be one of {FINALS}; got {final!r}")
+    if final == "fold_average" and method != "decoder":
+        raise WaveSegError("final='fold_average' averages decoder tensors; use it with method 'decoder'")
     if not time_budget_s > 0:
         raise WaveSegError(f"the time budget must be positive; got {time_budget_s}")
     from waveseg.adaptation.views import geometric_views, training_views
@@ -208,12 +234,13 @@ def adapt(
 
     k = len(x)
     n_folds = 0 if given or k == 1 else min(k, folds)
-    runs_total = n_folds + 1
+    averaging = bool(n_folds) and final == "fold_average"
+    runs_total = n_folds + (0 if averaging else 1)
     runs_done = 0
     state_bytes = 0
     estimates = (0.0, 0.0)  # (seconds per step, per checkpoint), carried from run to run
 
-    def run(phase: str, selected: torch.Tensor, max_steps: int, evaluate=None, keep_best: bool = False):
+    def run(phase: str, selected: torch.Tensor, max_steps: int, evaluate=None, keep_best: bool = False, snapshots=None):
         nonlocal runs_done, state_bytes, estimates
         now = clock()
         run_deadline = now + (deadline - now) / (runs_total - runs_done)  # an equal share of what is left
@@ -228,7 +255,7 @@ def adapt(
         record = fit(model, views[selected], view_masks[selected], settings, max_steps, run_deadline,
                      embeddings=None if view_embeddings is None else view_embeddings[selected], seed=seed + runs_done,
                      evaluate=evaluate, keep_best=keep_best, cancel=cancel, progress=report, clock=clock,
-                     estimates=estimates)
+                     estimates=estimates, snapshots=snapshots)
         estimates = (record.step_seconds, record.eval_seconds)
         runs_done += 1
         state_bytes = max(state_bytes, record.optimizer_state_bytes)
@@ -238,18 +265,22 @@ def adapt(
     if n_folds:
         scheme = "leave-one-out" if n_folds == k else "k-fold"
         fold_of = torch.arange(k) % n_folds  # slices come ordered along the structure: folds interleave
-        histories = []
+        histories, fold_snapshots = [], []
         for f in range(n_folds):
             held = torch.nonzero(fold_of == f)[:, 0]
             train = torch.nonzero(~torch.isin(source, held))[:, 0]
-            _, record = run(f"validation {f + 1}/{n_folds}", train, steps, scorer(x[held], y[held]))
+            snapshots = {} if averaging else None
+            _, record = run(f"validation {f + 1}/{n_folds}", train, steps, scorer(x[held], y[held]), snapshots=snapshots)
             histories.append(record.checkpoints)
+            fold_snapshots.append(snapshots)
         best = _best_step(histories)
         before = [s for h in histories for s in h[0]]
         after = [s for h in histories for s in h[max(c for c in h if c <= best)]]
         decision = decide(before, after, scheme, k, n_folds)
         model, total_steps = None, best
-        if decision.kept:
+        if decision.kept and averaging:
+            model = _fold_average(base, [s[max(c for c in s if c <= best)] for s in fold_snapshots])
+        elif decision.kept:
             model, record = run("final", everything, best)
             total_steps = record.steps
     else:
@@ -266,7 +297,7 @@ def adapt(
     metadata = {"base_model": segmenter.card.name, "base_fingerprint": model_fingerprint(base), "structure": structure,
                 "scope": [structure], "slices": k, "method": method, "steps": total_steps,
                 "val_dice_before": round(decision.dice_before, 4), "val_dice_after": round(decision.dice_after, 4),
-                "validation": scheme, "roi_zoom": zoom, "gate": decision.message}
+                "validation": scheme, "final": final if n_folds else "single run", "roi_zoom": zoom, "gate": decision.message}
     if apply and decision.kept:
         base.load_state_dict(model.state_dict())
     return AdaptationResult(delta, decision, total_steps, clock() - started, state_bytes, metadata)

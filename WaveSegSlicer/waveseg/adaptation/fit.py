@@ -137,7 +137,7 @@ def fit(model: torch.nn.Module, views: torch.Tensor, masks: torch.Tensor, settin
         evaluate: Callable[[torch.nn.Module], list[float]] | None = None,
         keep_best: bool = False, cancel: Callable[[], bool] | None = None,
         progress: Callable[[dict], None] | None = None, clock: Callable[[], float] = time.perf_counter,
-        estimates: tuple[float, float] = (0.0, 0.0)) -> FitRecord:
+        estimates: tuple[float, float] = (0.0, 0.0), snapshots: dict[int, dict[str, torch.Tensor]] | None = None) -> FitRecord:
     """Train ``model`` in place on ``views`` (V, 3, 256, 256) with ``masks`` (V, 256, 256).
 
     Stops after ``max_steps`` or when the next step would end after ``deadline`` (a
@@ -146,9 +146,13 @@ def fit(model: torch.nn.Module, views: torch.Tensor, masks: torch.Tensor, settin
     sample and runs before the first step, every ``settings.eval_every`` steps and at the end;
     with ``keep_best`` the model ends with the weights of the checkpoint whose mean score was
     highest (step 0, the unchanged model, included). ``estimates`` are a previous run's
-    (step_seconds, eval_seconds), so that even the first step respects the deadline. The model is left in eval mode, as plain
-    modules (LoRA merged, kernels restored).
+    (step_seconds, eval_seconds), so that even the first step respects the deadline. ``snapshots``,
+    if given (method "decoder" only), receives at every checkpoint a copy of the trained tensors
+    {name: tensor}, keyed by step. The model is left in eval mode, as plain modules (LoRA merged,
+    kernels restored).
     """
+    if snapshots is not None and settings.method != "decoder":
+        raise WaveSegError("snapshots of the trained tensors are kept for method 'decoder' only")
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     from waveseg.training.simulated_prompts import SimulatedPromptStep
@@ -166,6 +170,8 @@ def fit(model: torch.nn.Module, views: torch.Tensor, masks: torch.Tensor, settin
             model.eval()
             scores = record.checkpoints[step] = [float(s) for s in evaluate(model)]
             train_mode(model)
+            if snapshots is not None:
+                snapshots[step] = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
             if keep_best and float(np.mean(scores)) > best[0]:
                 best = (float(np.mean(scores)), {k: v.detach().clone() for k, v in model.state_dict().items()})
             eval_seconds = max(eval_seconds, clock() - t)
