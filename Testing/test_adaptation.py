@@ -74,8 +74,10 @@ def test_adaptation_improves_held_back_slices(adapted, brain_slices):
     seg, result, before, records = adapted
     assert result.kept and result.decision.scheme == "leave-one-out" and result.decision.n == len(TRAIN), result.message
     assert "Adaptation helped" in result.message and result.metadata["scope"] == ["white matter"]
-    phases = [r["phase"] for r in records]
-    assert phases[0] == "validation 1/3" and phases[-1] == "final" and records[-1]["fraction"] == 1.0
+    # the default method's default final averages the three fold models: no fourth, final run
+    assert {r["phase"] for r in records} == {"validation 1/3", "validation 2/3", "validation 3/3"}
+    assert result.metadata["final"] == "fold_average" and records[-1]["fraction"] == 1.0
+    assert set(result.delta) <= {k for k in seg.model.state_dict() if k.startswith(("prompt_encoder", "mask_decoder"))}
     adapted_seg = _fresh()
     adapted_seg.model.load_state_dict(
         {k: v + result.delta.get(k, torch.zeros_like(v)) if v.is_floating_point() else v
@@ -85,16 +87,15 @@ def test_adaptation_improves_held_back_slices(adapted, brain_slices):
     assert result.optimizer_state_bytes > 0
 
 
-def test_the_fold_average_final_skips_the_retraining_run_and_still_improves_held_back_slices(brain_slices):
+def test_the_retrain_final_trains_once_more_on_every_slice_and_fold_average_needs_the_decoder_method(brain_slices):
     volume, masks = brain_slices
     seg = _fresh()
     before = _held_back_dice(seg, volume, masks)
     records = []
-    result = adapt(seg, [volume[k] for k in TRAIN], [masks[k] for k in TRAIN], structure="white matter", final="fold_average",
+    result = adapt(seg, [volume[k] for k in TRAIN], [masks[k] for k in TRAIN], structure="white matter", final="retrain",
                    steps=30, time_budget_s=NO_TIME_LIMIT, progress=records.append, apply=True)
-    assert result.kept and result.metadata["final"] == "fold_average", result.message
-    assert {r["phase"] for r in records} == {"validation 1/3", "validation 2/3", "validation 3/3"}
-    assert set(result.delta) <= {k for k in seg.model.state_dict() if k.startswith(("prompt_encoder", "mask_decoder"))}
+    assert result.kept and result.metadata["final"] == "retrain", result.message
+    assert records[-1]["phase"] == "final" and records[-1]["fraction"] == 1.0
     assert _held_back_dice(seg, volume, masks) > before + 0.05
     with pytest.raises(WaveSegError, match="method 'decoder'"):
         adapt(_fresh(), [volume[2], volume[6]], [masks[2], masks[6]], method="galore", final="fold_average", steps=1)

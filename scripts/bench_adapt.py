@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--max-eval-slices", type=int, default=16, help="evaluate on at most this many other slices (evenly spaced)")
     parser.add_argument("--roi-zoom", default="auto", choices=["auto", "off"], help="predict's ROI zoom when scoring (default: the user's)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steady on a shared CPU)")
-    parser.add_argument("--finals", nargs="+", default=[FINALS[0]], choices=FINALS,
+    parser.add_argument("--finals", nargs="+", default=["auto"], choices=FINALS,
                         help="with k >= 2, how the default method's final model is made (each is a row; see waveseg.adaptation.fewshot)")
     parser.add_argument("--json", default="", help="also write the rows here")
     args = parser.parse_args()
@@ -157,7 +157,7 @@ def main() -> None:
             base.model.load_state_dict(base_state)
             before = box_dice(base, volume, truth, others, s.window)
             methods = args.methods if (k_shot == 3 or args.all_methods_at_every_k) else (DEFAULT_METHOD,)
-            runs = [(m, f) for m in methods for f in (args.finals if m == DEFAULT_METHOD and k_shot > 1 else [FINALS[0]])]
+            runs = [(m, f) for m in methods for f in (args.finals if m == DEFAULT_METHOD and k_shot > 1 else ["auto"])]
             for method, final in runs:
                 base.model.load_state_dict(base_state)
                 with PeakRSS() as rss:
@@ -166,7 +166,7 @@ def main() -> None:
                                    apply=True)
                 after = box_dice(base, volume, truth, others, s.window)  # the base model again when the gate said no
                 d = result.decision
-                shown = method if final == FINALS[0] else f"{method} ({final})"
+                shown = method if final == "auto" else f"{method} ({final})"
                 row = {"structure": s.title, "kind": s.kind, "k": k_shot, "method": shown, "final": final, "slices": picks, "eval_slices": len(others),
                        "dice_before": before, "dice_after": after, "kept": result.kept, "validation_gain": d.gain,
                        "validation_noise": d.noise, "scheme": d.scheme, "seconds": result.seconds,

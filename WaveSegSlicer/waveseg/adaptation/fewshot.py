@@ -50,7 +50,7 @@ from waveseg.prompting.roi import choose_roi, target_extent
 __all__ = ["AdaptationCancelled", "AdaptationResult", "adapt"]
 
 MAX_SLICES = 64
-FINALS = ("retrain", "fold_average")
+FINALS = ("auto", "retrain", "fold_average")  # "auto": fold_average for method "decoder", else retrain
 FINISH_RESERVE_S = 0.5  # at most this much of the budget is kept for the final delta and packaging
 
 
@@ -180,7 +180,7 @@ def adapt(
     batch: int | None = None,
     l2: float | None = None,
     folds: int = 3,
-    final: str = "retrain",
+    final: str = "auto",
     validation_images: Sequence[np.ndarray] | None = None,
     validation_masks: Sequence[np.ndarray] | None = None,
     seed: int = 0,
@@ -199,7 +199,8 @@ def adapt(
     ``final`` (k >= 2, cross-validation): "retrain" trains the final model on all k slices for the
     chosen number of steps; "fold_average" (method "decoder" only) skips that run and averages the
     fold models' trained tensors at the chosen step, so each fold gets a third of the budget
-    instead of a quarter (k = 3); see ``_fold_average``.
+    instead of a quarter (k = 3); see ``_fold_average``. "auto" (default): fold_average for the
+    decoder method, which on scripts/bench_adapt.py gained more on every weak structure.
     ``structure`` names what the profile is for; it becomes the profile's scope
     (``waveseg.adaptation.scope``). Returns the gate's decision and, when kept, the weight delta;
     with ``apply=True`` and a kept result also loads the adapted weights into ``segmenter``.
@@ -210,6 +211,8 @@ def adapt(
         raise WaveSegError(f"final must be one of {FINALS}; got {final!r}")
     if final == "fold_average" and method != "decoder":
         raise WaveSegError("final='fold_average' averages decoder tensors; use it with method 'decoder'")
+    if final == "auto":
+        final = "fold_average" if method == "decoder" else "retrain"
     if not time_budget_s > 0:
         raise WaveSegError(f"the time budget must be positive; got {time_budget_s}")
     from waveseg.adaptation.views import geometric_views, training_views
