@@ -12,7 +12,8 @@ adapted weights only when that shows a gain beyond its noise:
     ``folds``-fold). Each fold trains on the other slices from the base weights and scores box
     Dice on its held-out slices at checkpoints; the number of steps (the regularisation strength:
     early stopping toward the base weights) is the checkpoint with the best held-out mean over
-    all folds, and the final model trains on all k slices for that many steps.
+    all folds. The final model is the mean of the fold models at that step (method "decoder",
+    ``final="auto"``), or trains on all k slices for that many steps (``final="retrain"``).
   * given ``validation_images`` / ``validation_masks`` (for example neighbouring slices the user
     accepted): one run on the k slices, scored on those.
   * k = 1 and nothing else: one run scored on rotated, rescaled views of the slice with their own
