@@ -15,6 +15,8 @@ once the gate has decided) are both listed; see ``STRUCTURES``. Every method run
 k run the default method only. Needs scripts/fetch_data.py first.
 
     .venv/bin/python scripts/bench_adapt.py [--only hippocampus] [--shots 1 3 5] [--json out.json]
+    .venv/bin/python scripts/bench_adapt.py --shots 3 --methods decoder --finals retrain fold_average   # how the final model is made
+    .venv/bin/python scripts/bench_adapt.py --shots 3 --methods decoder --decoder-lrs 0.001 0.002        # the decoder's learning rate
 """
 
 from __future__ import annotations
@@ -128,6 +130,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steady on a shared CPU)")
     parser.add_argument("--finals", nargs="+", default=["auto"], choices=FINALS,
                         help="with k >= 2, how the default method's final model is made (each is a row; see waveseg.adaptation.fewshot)")
+    parser.add_argument("--decoder-lrs", type=float, nargs="+", default=[None],
+                        help="the default method's decoder learning rates to compare (each is a row; default: its own)")
     parser.add_argument("--json", default="", help="also write the rows here")
     args = parser.parse_args()
     args.roi_zoom = args.roi_zoom == "auto" and "auto"
@@ -157,16 +161,17 @@ def main() -> None:
             base.model.load_state_dict(base_state)
             before = box_dice(base, volume, truth, others, s.window)
             methods = args.methods if (k_shot == 3 or args.all_methods_at_every_k) else (DEFAULT_METHOD,)
-            runs = [(m, f) for m in methods for f in (args.finals if m == DEFAULT_METHOD and k_shot > 1 else ["auto"])]
-            for method, final in runs:
+            runs = [(m, f, lr) for m in methods for f in (args.finals if m == DEFAULT_METHOD and k_shot > 1 else ["auto"])
+                    for lr in (args.decoder_lrs if m == DEFAULT_METHOD else [None])]
+            for method, final, lr in runs:
                 base.model.load_state_dict(base_state)
                 with PeakRSS() as rss:
                     result = adapt(base, [volume[k] for k in picks], [truth[k] for k in picks], structure=s.title,
                                    method=method, window=s.window, steps=args.steps, time_budget_s=args.time_budget, final=final,
-                                   apply=True)
+                                   decoder_lr=lr, apply=True)
                 after = box_dice(base, volume, truth, others, s.window)  # the base model again when the gate said no
                 d = result.decision
-                shown = method if final == "auto" else f"{method} ({final})"
+                shown = (method if final == "auto" else f"{method} ({final})") + ("" if lr is None else f" lr {lr:g}")
                 row = {"structure": s.title, "kind": s.kind, "k": k_shot, "method": shown, "final": final, "slices": picks, "eval_slices": len(others),
                        "dice_before": before, "dice_after": after, "kept": result.kept, "validation_gain": d.gain,
                        "validation_noise": d.noise, "scheme": d.scheme, "seconds": result.seconds,
