@@ -172,7 +172,7 @@ def main() -> None:
                 after = box_dice(base, volume, truth, others, s.window)  # the base model again when the gate said no
                 d = result.decision
                 shown = (method if final == "auto" else f"{method} ({final})") + ("" if lr is None else f" lr {lr:g}")
-                row = {"structure": s.title, "kind": s.kind, "k": k_shot, "method": shown, "final": final, "slices": picks, "eval_slices": len(others),
+                row = {"structure": s.title, "kind": s.kind, "k": k_shot, "method": shown, "final": result.metadata["final"], "slices": picks, "eval_slices": len(others),
                        "dice_before": before, "dice_after": after, "kept": result.kept, "validation_gain": d.gain,
                        "validation_noise": d.noise, "scheme": d.scheme, "seconds": result.seconds,
                        "peak_rss_mb": rss.peak / 2**20, "rss_increase_mb": (rss.peak - rss.start) / 2**20, "message": result.message}

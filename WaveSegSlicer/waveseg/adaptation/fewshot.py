@@ -201,7 +201,8 @@ def adapt(
     chosen number of steps; "fold_average" (method "decoder" only) skips that run and averages the
     fold models' trained tensors at the chosen step, so each fold gets a third of the budget
     instead of a quarter (k = 3); see ``_fold_average``. "auto" (default): fold_average for the
-    decoder method, which on scripts/bench_adapt.py gained more on every weak structure.
+    decoder method, which on scripts/bench_adapt.py gained at least as much as retraining on every
+    weak structure at k = 3, and more in total at k = 5 (reports/bench_adapt_finals.md).
     ``structure`` names what the profile is for; it becomes the profile's scope
     (``waveseg.adaptation.scope``). Returns the gate's decision and, when kept, the weight delta;
     with ``apply=True`` and a kept result also loads the adapted weights into ``segmenter``.
