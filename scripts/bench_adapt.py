@@ -127,7 +127,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="methods to run at k = 3 (and every k with the flag above)")
     parser.add_argument("--max-eval-slices", type=int, default=16, help="evaluate on at most this many other slices (evenly spaced)")
     parser.add_argument("--roi-zoom", default="auto", choices=["auto", "off"], help="predict's ROI zoom when scoring (default: the user's)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steady on a shared CPU)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's default, which the adaptation worker of the app and Slicer uses; 1: steadier on a shared CPU)")
     parser.add_argument("--finals", nargs="+", default=["auto"], choices=FINALS,
                         help="with k >= 2, how the default method's final model is made (each is a row; see waveseg.adaptation.fewshot)")
     parser.add_argument("--decoder-lrs", type=float, nargs="+", default=[None],
@@ -137,7 +138,9 @@ def main() -> None:
     args.roi_zoom = args.roi_zoom == "auto" and "auto"
     import torch
 
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.threads = torch.get_num_threads()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         base = Segmenter.from_pretrained(args.model, runtime="torch")  # adaptation changes weights: no exported graph
