@@ -54,6 +54,14 @@ def _graph_cache(tmp_path_factory):
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _profiles_folder(tmp_path_factory):
+    """Adaptation profiles are read from and written to a folder of this run, never the user's
+    (a profile left there by an earlier adaptation made torch-free tests load torch to list it)."""
+    os.environ["WAVESEG_PROFILES_DIR"] = str(tmp_path_factory.mktemp("waveseg-profiles"))
+    yield
+
+
 @pytest.fixture(scope="session")
 def sample_volume():
     return read_image(SAMPLE_T1)
