@@ -200,3 +200,45 @@ def test_a_saved_set_proposes_on_a_fresh_volume_session(fast_segmenter, sample_v
     calls = []
     report = propose_volume(fresh, load_example_set(path, fast_segmenter), cancel=lambda: len(calls) > 2 or calls.append(1))
     assert report.cancelled and report.written == [0, 1, 2] and fresh.can_undo
+
+
+def test_between_annotated_slices_the_interpolated_shape_prompts_the_proposal(fast_segmenter, sample_volume, thalamus, examples):
+    """With the shape interpolated from the annotated slices around it (propose_other_slices) the
+    proposal beats the similarity map's on every slice between them; measured once with the shipped
+    wave-gms: 0.92-0.96 with the shape against 0.76-0.82 from the map alone."""
+    from waveseg.examples.interpolation import interpolate_annotated
+
+    annotated = {k: thalamus[k] for k in EXAMPLE_SLICES}
+    for k in (2, 3, 5, 6):
+        encoded = fast_segmenter.encode(sample_volume.array[k])
+        by_map = propose(fast_segmenter, encoded, examples, near_examples=NEAR_OWN_EXAMPLES)
+        shaped = propose(fast_segmenter, encoded, examples, near_examples=NEAR_OWN_EXAMPLES,
+                         shape_prior=interpolate_annotated(annotated, k))
+        assert dice(shaped.mask, thalamus[k]) >= 0.88 and dice(shaped.mask, thalamus[k]) > dice(by_map.mask, thalamus[k]) + 0.05
+        x0, y0, x1, y1 = shaped.box  # the prior's box was decoded, and the proposal says so
+        rows, cols = np.nonzero(shaped.mask)
+        assert x0 <= cols.min() + 2 and cols.max() - 2 <= x1 and y0 <= rows.min() + 2 and rows.max() - 2 <= y1
+    with pytest.raises(InvalidPromptError, match="shape prior"):
+        propose(fast_segmenter, encoded, examples, shape_prior=np.ones((5, 5), bool))
+
+
+def test_slices_between_annotated_ones_are_written_even_when_the_flag_doubts_them(fast_segmenter, sample_volume, thalamus,
+                                                                                   monkeypatch):
+    """The user marked the structure above and below: those slices are written whatever the
+    confidence flag says (here every proposal is flagged); beyond the annotated range the flag
+    decides. The proposal's box stays with the slice, so the next click keeps it."""
+    from waveseg.examples import proposal as proposal_module
+
+    monkeypatch.setattr(proposal_module, "CONFIDENCE_SCORE", 1.01)  # no decoder score reaches it
+    vs = fast_segmenter.volume_session(sample_volume.array, spacing=sample_volume.spacing, prefetch=False)
+    for k in EXAMPLE_SLICES:
+        vs.set_slice_mask(0, k, thalamus[k])
+    report = propose_other_slices(vs, axis=0, slices=range(10))
+    assert set(report.written) == {2, 3, 5, 6} and {0, 8, 9} <= set(report.low_confidence), report
+    assert dice(vs.mask[[2, 3, 5, 6]], thalamus[[2, 3, 5, 6]]) >= 0.88
+    box = vs._prompts[(0, 5)]["box"]
+    assert box is not None
+    ys, xs = np.nonzero(vs.mask[5])
+    vs.click((float(xs.mean()), float(ys.mean()), 5), positive=True, repropagate=False)
+    assert vs._prompts[(0, 5)]["box"] == box and vs.mask[5].any()
+    vs.close()

@@ -7,15 +7,21 @@ it is evaluated on that volume's other slices ("within") and, where the same str
 in another volume, on that volume's slices ("across": Colin27 AAL -> MNI152 FreeSurfer aseg;
 TotalSegmentator's CT sample -> its DICOM CT sample). One model, one process, the same slices and
 the same embeddings for every method:
-  * no prompt: the proposal from the examples alone (``propose``), within the examples' volume as
-    ``propose_other_slices`` makes it (only near the examples' masks, ``NEAR_OWN_EXAMPLES``
-    cells; ``--near``), and "anywhere" (no location prior, as across patients);
+  * no prompt: what ``propose_other_slices`` writes from the examples alone: within the examples'
+    volume the shape interpolated from the example slices around the slice is the prompt
+    (``waveseg.examples.interpolation``) and the map only looks near the examples' masks
+    (``NEAR_OWN_EXAMPLES`` cells; ``--near``); a slice between two examples is always written,
+    elsewhere a low-confidence proposal is not (it scores as an empty mask). "map only" is the
+    similarity map's proposal without the interpolated shape, as across patients, where there is
+    no shape to interpolate;
   * 1 click: the RITM first click (``waveseg.prompting.simulation.next_click``) without examples
-    (``predict_encoded``) and with them (``propose(points=...)``);
+    (``predict_encoded``) and with them (``propose(points=...)``, with the interpolated shape
+    within the volume);
   * NoC@85 (capped at 20): RITM clicks, each decoded with all earlier clicks and the previous
-    logits; with examples the proposal counts as click 0 and its logits start the loop (as a
-    click on a proposed slice does in ``VolumeSession``; a low-confidence proposal, which
-    ``propose_volume`` leaves unwritten, starts nothing); without, the clicks alone. (Sending
+    logits; with examples the written proposal counts as click 0 and its logits and box start the
+    loop (as a click on a proposed slice does in ``VolumeSession.click``, which keeps the box
+    unless the clicks-only answer honours more clicks; an unwritten proposal starts nothing);
+    without, the clicks alone. (Sending
     the first click through ``propose`` instead cost clicks: 8.2 against 5.2 on the Colin27
     thalamus, k = 3, 6 slices, in a one-off run during development);
   * box: the tight box through ``Segmenter.predict`` (the shipped path, ROI zoom "auto");
@@ -23,7 +29,7 @@ the same embeddings for every method:
     settings (decoder-only, 30 s budget, do-no-harm gate), then its box and 1-click Dice on the
     same slices (the encoder is frozen, so the same embeddings serve); "kept" says whether the
     gate kept the adapted weights (if not, the base model's numbers are repeated);
-  * time per slice: median seconds of one proposal (similarity map + two decoder passes) and of
+  * time per slice: median seconds of one proposal (similarity map + one or two decoder passes) and of
     one plain click (one decoder pass), after the slice is encoded.
 Slices without the structure ("absent": beyond its extent, inside the body) measure the
 low-confidence flag: the fraction of absent slices flagged (empty or not confident) and of present
@@ -51,11 +57,13 @@ from scripts_common import VOLUMES, load_array
 from waveseg.adaptation.fewshot import adapt
 from waveseg.examples import proposal as proposal_module
 from waveseg.examples.example_set import ExampleSet
-from waveseg.examples.proposal import propose
+from waveseg.examples.interpolation import interpolate_annotated
+from waveseg.examples.proposal import Proposal, propose
 from waveseg.examples.volume_proposals import NEAR_OWN_EXAMPLES
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
 from waveseg.prompting.simulation import next_click, tight_box
+from waveseg.volume import _clicks_missed
 
 MAX_CLICKS = 20
 TARGET = 0.85
@@ -113,39 +121,53 @@ def absent_slices(truth: np.ndarray, image: np.ndarray, count: int) -> list[int]
     return body[:count]
 
 
-def noc(seg: Segmenter, enc, truth: np.ndarray, examples: ExampleSet | None, near: int | None = None) -> int:
-    """Clicks to reach Dice TARGET (MAX_CLICKS + 1 when never reached). With examples the
-    proposal is click 0 and each click refines it as ``VolumeSession.click`` does after a
-    proposal: all clicks so far with the previous logits (the proposal's, then each answer's)."""
-    out = None
-    if examples is not None:
-        proposal = propose(seg, enc, examples, near_examples=near)
-        if proposal.confident:  # a low-confidence proposal is never written: the clicks start afresh
-            out = proposal.prediction
-            if dice(out.mask, truth) >= TARGET:
-                return 0
+def written(proposal: Proposal, between: bool) -> bool:
+    """Whether ``propose_other_slices`` / ``propose_volume`` writes this proposal on its slice."""
+    return bool((proposal.confident or between) and proposal.mask.any())
+
+
+def noc(seg: Segmenter, enc, truth: np.ndarray, proposal: Proposal | None, between: bool = False) -> int:
+    """Clicks to reach Dice TARGET (MAX_CLICKS + 1 when never reached). With a written proposal it is
+    click 0 and each click refines it as ``VolumeSession.click`` does after a proposal: all clicks so
+    far with the previous logits and the proposal's box, unless the clicks-only answer contradicts
+    fewer clicks."""
+    out, box = None, None
+    if proposal is not None and written(proposal, between):
+        out, box = proposal.prediction, proposal.box
+        if dice(out.mask, truth) >= TARGET:
+            return 0
     points, labels = [], []
     for n in range(1, MAX_CLICKS + 1):
         x, y, label = next_click(None if out is None else out.mask, truth)
         points.append([x, y])
         labels.append(label)
-        out = seg.predict_encoded(enc, points=points, labels=labels, mask_input=None if out is None else out.logits)
+        previous = None if out is None else out.logits
+        out = seg.predict_encoded(enc, points=points, labels=labels, box=box, mask_input=previous)
+        if box is not None and _clicks_missed(out.mask, points, labels):
+            plain = seg.predict_encoded(enc, points=points, labels=labels, mask_input=previous)
+            if _clicks_missed(plain.mask, points, labels) < _clicks_missed(out.mask, points, labels):
+                out, box = plain, None
         if dice(out.mask, truth) >= TARGET:
             return n
     return MAX_CLICKS + 1
 
 
 def evaluate(seg: Segmenter, images: list[np.ndarray], truths: list[np.ndarray], encs: list, examples: ExampleSet,
-             absent_encs: list, window: tuple[float, float] | None, near: int | None = None) -> dict:
-    rows = {key: [] for key in ("no_prompt", "no_prompt_anywhere", "click", "click_ex", "noc", "noc_ex", "box", "t_prop", "t_click")}
+             absent_encs: list, window: tuple[float, float] | None, near: int | None = None,
+             priors: list | None = None, absent_priors: list | None = None) -> dict:
+    """``priors``: per evaluated slice (shape prior (H, W) bool, between two examples), and
+    ``absent_priors`` per absent slice (its shape prior), within the examples' volume; None across
+    patients."""
+    rows = {key: [] for key in ("no_prompt", "no_prompt_map", "click", "click_ex", "noc", "noc_ex", "box", "t_prop", "t_click")}
     signals = {"present": [], "absent": []}
-    for image, truth, enc in zip(images, truths, encs):
+    for n, (image, truth, enc) in enumerate(zip(images, truths, encs)):
+        prior, between = priors[n] if priors is not None else (None, False)
         t0 = time.perf_counter()
-        proposal = propose(seg, enc, examples, near_examples=near)
+        proposal = propose(seg, enc, examples, near_examples=near, shape_prior=prior)
         rows["t_prop"].append(time.perf_counter() - t0)
-        rows["no_prompt"].append(dice(proposal.mask, truth))
-        anywhere = proposal if near is None else propose(seg, enc, examples)
-        rows["no_prompt_anywhere"].append(dice(anywhere.mask, truth))
+        rows["no_prompt"].append(dice(proposal.mask, truth) if written(proposal, between) else 0.0)
+        by_map = proposal if prior is None else propose(seg, enc, examples, near_examples=near)
+        rows["no_prompt_map"].append(dice(by_map.mask, truth) if written(by_map, False) else 0.0)
         signals["present"].append((*proposal.confidence, bool(proposal.confident and proposal.mask.any()),
                                    proposal.evidence.get("mask_margin", 0.0), proposal.evidence.get("area_ratio", 0.0),
                                    rows["no_prompt"][-1]))
@@ -154,13 +176,13 @@ def evaluate(seg: Segmenter, images: list[np.ndarray], truths: list[np.ndarray],
         plain = seg.predict_encoded(enc, points=[[x, y]], labels=[label])
         rows["t_click"].append(time.perf_counter() - t0)
         rows["click"].append(dice(plain.mask, truth))
-        rows["click_ex"].append(dice(propose(seg, enc, examples, points=[[x, y]], labels=[label]).mask, truth))
+        rows["click_ex"].append(dice(propose(seg, enc, examples, points=[[x, y]], labels=[label], shape_prior=prior).mask, truth))
         rows["noc"].append(noc(seg, enc, truth, None))
-        rows["noc_ex"].append(noc(seg, enc, truth, examples, near))
+        rows["noc_ex"].append(noc(seg, enc, truth, proposal, between))
         seg.set_image(image, window)  # the shipped box path (ROI zoom) needs the image set
         rows["box"].append(dice(seg.predict(box=tight_box(truth)).mask, truth))
-    for enc in absent_encs:
-        proposal = propose(seg, enc, examples, near_examples=near)
+    for n, enc in enumerate(absent_encs):
+        proposal = propose(seg, enc, examples, near_examples=near, shape_prior=None if absent_priors is None else absent_priors[n])
         signals["absent"].append((*proposal.confidence, bool(proposal.confident and proposal.mask.any()),
                                   proposal.evidence.get("mask_margin", 0.0), proposal.evidence.get("area_ratio", 0.0),
                                   float(proposal.mask.sum())))
@@ -239,7 +261,13 @@ def main() -> None:
                 for where, (images, truths, encs, vol, chosen) in evals.items():
                     # the location prior holds in the examples' own volume only
                     near = args.near if where == "within" and args.near >= 0 else None
-                    summary = evaluate(seg, images, truths, encs, examples, encoded[where]["absent"], vol.window, near)
+                    priors = absent_priors = None
+                    if where == "within":  # as propose_other_slices prompts the slices of the examples' volume
+                        annotated = {k: s_truth[k] for k in picks}
+                        priors = [(interpolate_annotated(annotated, k), min(picks) < k < max(picks)) for k in chosen]
+                        absent_priors = [interpolate_annotated(annotated, k) for k in encoded[where]["absent_slices"]]
+                    summary = evaluate(seg, images, truths, encs, examples, encoded[where]["absent"], vol.window, near,
+                                       priors, absent_priors)
                     summary.update(structure=structure, k=k_shot, where=where, source=source.title, target=vol.title,
                                    eval_slices=chosen, example_slices=picks, absent_slices=encoded[where]["absent_slices"])
                     results.append(summary)
@@ -263,12 +291,12 @@ def _row(r: dict) -> str:
     adapt_cols = (f"{r['adapt_box']:.3f} | {r['adapt_click']:.3f} | {'yes' if r['adapt_kept'] else 'no'} | {r['adapt_s']:.0f}"
                   if "adapt_box" in r else "- | - | - | -")
     return (f"| {r['structure']} | {r['k']} | {r['where']}: {r['target']} | {r['slices']} | {r['no_prompt']:.3f} | "
-            f"{r['no_prompt_anywhere']:.3f} | {r['click']:.3f} | "
+            f"{r['no_prompt_map']:.3f} | {r['click']:.3f} | "
             f"{r['click_ex']:.3f} | {r['box']:.3f} | {r['noc']:.1f} | {r['noc_ex']:.1f} | {adapt_cols} | "
             f"{r['t_prop'] * 1000:.0f} | {r['t_click'] * 1000:.0f} |")
 
 
-HEADER = ("| structure | k | evaluated on | slices | no prompt | no prompt, anywhere | 1 click | 1 click + examples | box | NoC@85 | "
+HEADER = ("| structure | k | evaluated on | slices | no prompt | no prompt, map only | 1 click | 1 click + examples | box | NoC@85 | "
           "NoC@85 + examples | adapted: box | adapted: 1 click | adaptation kept | adaptation s | proposal ms | click ms |\n"
           "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
 

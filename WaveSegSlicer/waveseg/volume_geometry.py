@@ -108,3 +108,7 @@ class SlicePixels:
     def xy_to_square(self, xy: np.ndarray) -> np.ndarray:
         """Native pixel (x, y) -> square-pixel (x, y); works for (..., 2) arrays and boxes as (2, 2)."""
         return (np.asarray(xy, np.float32) + 0.5) * self._scale() - 0.5
+
+    def xy_to_native(self, xy: np.ndarray) -> np.ndarray:
+        """Square-pixel (x, y) -> native pixel (x, y), the inverse of ``xy_to_square``."""
+        return (np.asarray(xy, np.float32) + 0.5) / self._scale() - 0.5

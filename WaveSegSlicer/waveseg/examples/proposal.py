@@ -22,6 +22,11 @@ with the first mask's logits and its bounding box. What differs here:
   * with a user's click or box, the examples only add the mask prompt of the region the click lies
     in (and the box refinement); where the map disagrees with the click, the click alone decides,
     so a wrong-looking proposal never overrides what the user says.
+With a ``shape_prior`` (the shape interpolated from the annotated slices of the same volume,
+``waveseg.examples.interpolation``) the prior, not the map's region, is the prompt: its box (plus
+``PRIOR_BOX_MARGIN`` pixels) and its mask, one decoder pass and no refinement (measured below); the
+map then only says how confident the proposal is. With a click, the prior is used when the user's
+first positive click lies inside it.
 Confidence: a slice without the structure has no region that looks like it, or one the decoder
 rates poorly; ``confident`` is False below the thresholds measured by ``scripts/bench_in_context.py``
 (see ``CONFIDENCE_*``), and with no foreground-like cell at all the proposal is empty.
@@ -36,10 +41,11 @@ import numpy as np
 from scipy import ndimage
 
 from waveseg.errors import InvalidPromptError
-from waveseg.examples.example_set import CELL, ExampleSet
+from waveseg.examples.example_set import CELL, ExampleSet, cell_fractions
 from waveseg.examples.similarity import SimilarityMap, similarity_map
 from waveseg.prompting.mask_prompt import edge_profile_logits
-from waveseg.predictor import EncodedImage, Prediction, Segmenter
+from waveseg.predictor import EncodedImage, Prediction, Segmenter, frame_mask
+from waveseg.prompting.simulation import tight_box
 from waveseg.prompting.validation import validate_box, validate_points
 
 RULES = ("margin", "persam")
@@ -49,6 +55,13 @@ CONFIDENCE_MARGIN = 0.04  # the region's peak foreground-minus-background simila
 CONFIDENCE_SCORE = 0.5  # the decoder's predicted IoU of the proposal
 REGION_LEVEL = 0.3  # fraction of the peak margin that bounds the coarse mask prompt (measured)
 NEGATIVE_RING = 3  # cells around the region in which the negative point is looked for
+# pixels added around the shape prior's box. scripts/bench_in_context.py rows, within the volume, no
+# prompt, box + mask from the interpolated shape (thalamus / hippocampus / amygdala / spleen / aorta,
+# one-off script, 2026-12-06): margin 0: k = 3 0.885 / 0.466 / 0.785 / 0.889 / 0.858, k = 1 0.854 /
+# 0.214 / 0.598 / 0.677 / 0.448; margin 2: 0.893 / 0.486 / 0.788 / 0.882 / 0.873 and 0.851 / 0.215 /
+# 0.604 / 0.682 / 0.472. A refinement pass after it lowered 9 of those 10 rows (thalamus k = 3 0.866,
+# amygdala 0.743), the mask alone without the box gave 0.02-0.12.
+PRIOR_BOX_MARGIN = 2.0
 
 
 @dataclass
@@ -67,6 +80,7 @@ class Proposal:
     labels: np.ndarray
     similarity: SimilarityMap
     evidence: dict = field(default_factory=dict)  # further signals (benchmarks): mask_margin, area_ratio
+    box: np.ndarray | None = None  # the (x0, y0, x1, y1) pixel box decoded with (the user's or the prior's)
 
     @property
     def mask(self) -> np.ndarray:
@@ -146,10 +160,22 @@ def _refine(segmenter: Segmenter, encoded: EncodedImage, first: Prediction, poin
     return segmenter.predict_encoded(encoded, points, labels, box, first.logits)
 
 
+def _prior_prompt(prior: np.ndarray, encoded: EncodedImage, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(H, W) bool shape prior -> its box (x0, y0, x1, y1) with ``PRIOR_BOX_MARGIN``, its (1, 256, 256)
+    mask prompt and the highest similarity margin on its cells and the cells next to them."""
+    h, w = prior.shape
+    box = tight_box(prior) + np.array([-1, -1, 1, 1], np.float32) * PRIOR_BOX_MARGIN
+    box = np.clip(box, 0, [w - 1, h - 1, w - 1, h - 1]).astype(np.float32)
+    framed = frame_mask(prior, encoded.geometry)
+    cells = ndimage.binary_dilation(cell_fractions(framed).numpy() > 0) & np.isfinite(margin)
+    peak = float(margin[cells].max()) if cells.any() else 0.0
+    return box, edge_profile_logits(framed.numpy())[None].astype(np.float32), peak
+
+
 def propose(segmenter: Segmenter, encoded: EncodedImage, examples: ExampleSet,
             points: Sequence[Sequence[float]] | np.ndarray | None = None, labels: Sequence[int] | np.ndarray | None = None,
             box: Sequence[float] | np.ndarray | None = None, rule: str = "margin", refine: bool = True,
-            near_examples: int | None = None) -> Proposal:
+            near_examples: int | None = None, shape_prior: np.ndarray | None = None) -> Proposal:
     """Propose the examples' structure on an encoded slice, with or without the user's prompts.
 
     Arguments:
@@ -161,6 +187,9 @@ def propose(segmenter: Segmenter, encoded: EncodedImage, examples: ExampleSet,
       near_examples: with no prompt, look for the structure only within this many embedding cells
         (4 frame pixels each) of the examples' masks: for slices of the examples' own volume (or one
         registered to it), where the structure moves little; None looks everywhere.
+      shape_prior: (H, W) bool, the shape expected on this slice (``interpolate_annotated`` over the
+        examples' own volume), or None. Used with no prompt, or when the first positive click lies
+        in it (not with a box); an empty prior is ignored.
     Returns a ``Proposal``; with no prompt and no foreground-like cell, its mask is empty.
     """
     if rule not in RULES:
@@ -168,10 +197,24 @@ def propose(segmenter: Segmenter, encoded: EncodedImage, examples: ExampleSet,
     hw = encoded.geometry.original_hw
     pts = validate_points(points, labels, hw)
     bx = validate_box(box, hw)
+    if shape_prior is not None:
+        shape_prior = np.asarray(shape_prior, bool)
+        if shape_prior.shape != hw:
+            raise InvalidPromptError(f"the shape prior's shape {shape_prior.shape} differs from the slice's {hw}")
     sim = similarity_map(examples, encoded.embedding, encoded.geometry.resized_hw)
     margin = sim.margin
     mask_prompt = None
-    if pts is None and bx is None:
+    prior = shape_prior is not None and shape_prior.any() and rule == "margin" and bx is None
+    if prior and pts is not None:
+        positive = pts[0][pts[1] == 1]
+        inside = [shape_prior[int(round(y)), int(round(x))] for x, y in positive[:1]]
+        prior = bool(inside and inside[0])
+    if prior:
+        use_box, mask_prompt, peak = _prior_prompt(shape_prior, encoded, margin)
+        use_points = None if pts is None else pts[0]
+        use_labels = None if pts is None else pts[1].astype(np.int64)
+        refine = False
+    elif pts is None and bx is None:
         if rule == "persam":
             pos = np.unravel_index(int(np.argmax(sim.prototype)), margin.shape)
             neg = np.unravel_index(int(np.argmin(np.where(np.isfinite(sim.prototype), sim.prototype, np.inf))), margin.shape)
@@ -227,7 +270,8 @@ def propose(segmenter: Segmenter, encoded: EncodedImage, examples: ExampleSet,
         use_points, use_labels = np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
     confident = bool(peak >= CONFIDENCE_MARGIN and out.score >= CONFIDENCE_SCORE and out.mask.any())
     return Proposal(out, (peak, float(out.score)), confident, np.asarray(use_points, np.float32),
-                    np.asarray(use_labels, np.int64), sim, _evidence(out, margin, examples, encoded))
+                    np.asarray(use_labels, np.int64), sim, _evidence(out, margin, examples, encoded),
+                    None if use_box is None else np.asarray(use_box, np.float32))
 
 
 def _evidence(out: Prediction, margin: np.ndarray, examples: ExampleSet, encoded: EncodedImage) -> dict:
