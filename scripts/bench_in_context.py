@@ -11,12 +11,14 @@ the same embeddings for every method:
     volume the shape interpolated from the example slices around the slice is the prompt
     (``waveseg.examples.interpolation``) and the map only looks near the examples' masks
     (``NEAR_OWN_EXAMPLES`` cells; ``--near``); a slice between two examples is always written,
-    elsewhere a low-confidence proposal is not (it scores as an empty mask). "map only" is the
+    elsewhere a low-confidence proposal is not. "no prompt" scores every proposal's mask, "as
+    written" scores an unwritten one as empty (what the volume tool leaves), "map only" is the
     similarity map's proposal without the interpolated shape, as across patients, where there is
     no shape to interpolate;
   * 1 click: the RITM first click (``waveseg.prompting.simulation.next_click``) without examples
-    (``predict_encoded``) and with them (``propose(points=...)``, with the interpolated shape
-    within the volume);
+    (``predict_encoded``) and with them (``propose(points=...)``: within the volume with the
+    interpolated shape, across patients with the examples' shape placed at the click,
+    ``waveseg.examples.shape_transfer``);
   * NoC@85 (capped at 20): RITM clicks, each decoded with all earlier clicks and the previous
     logits; with examples the written proposal counts as click 0 and its logits and box start the
     loop (as a click on a proposed slice does in ``VolumeSession.click``, which keeps the box
@@ -158,16 +160,17 @@ def evaluate(seg: Segmenter, images: list[np.ndarray], truths: list[np.ndarray],
     """``priors``: per evaluated slice (shape prior (H, W) bool, between two examples), and
     ``absent_priors`` per absent slice (its shape prior), within the examples' volume; None across
     patients."""
-    rows = {key: [] for key in ("no_prompt", "no_prompt_map", "click", "click_ex", "noc", "noc_ex", "box", "t_prop", "t_click")}
+    rows = {key: [] for key in ("no_prompt", "no_prompt_written", "no_prompt_map", "click", "click_ex", "noc", "noc_ex", "box", "t_prop", "t_click")}
     signals = {"present": [], "absent": []}
     for n, (image, truth, enc) in enumerate(zip(images, truths, encs)):
         prior, between = priors[n] if priors is not None else (None, False)
         t0 = time.perf_counter()
         proposal = propose(seg, enc, examples, near_examples=near, shape_prior=prior)
         rows["t_prop"].append(time.perf_counter() - t0)
-        rows["no_prompt"].append(dice(proposal.mask, truth) if written(proposal, between) else 0.0)
+        rows["no_prompt"].append(dice(proposal.mask, truth))
+        rows["no_prompt_written"].append(rows["no_prompt"][-1] if written(proposal, between) else 0.0)
         by_map = proposal if prior is None else propose(seg, enc, examples, near_examples=near)
-        rows["no_prompt_map"].append(dice(by_map.mask, truth) if written(by_map, False) else 0.0)
+        rows["no_prompt_map"].append(dice(by_map.mask, truth))
         signals["present"].append((*proposal.confidence, bool(proposal.confident and proposal.mask.any()),
                                    proposal.evidence.get("mask_margin", 0.0), proposal.evidence.get("area_ratio", 0.0),
                                    rows["no_prompt"][-1]))
@@ -291,14 +294,14 @@ def _row(r: dict) -> str:
     adapt_cols = (f"{r['adapt_box']:.3f} | {r['adapt_click']:.3f} | {'yes' if r['adapt_kept'] else 'no'} | {r['adapt_s']:.0f}"
                   if "adapt_box" in r else "- | - | - | -")
     return (f"| {r['structure']} | {r['k']} | {r['where']}: {r['target']} | {r['slices']} | {r['no_prompt']:.3f} | "
-            f"{r['no_prompt_map']:.3f} | {r['click']:.3f} | "
+            f"{r['no_prompt_written']:.3f} | {r['no_prompt_map']:.3f} | {r['click']:.3f} | "
             f"{r['click_ex']:.3f} | {r['box']:.3f} | {r['noc']:.1f} | {r['noc_ex']:.1f} | {adapt_cols} | "
             f"{r['t_prop'] * 1000:.0f} | {r['t_click'] * 1000:.0f} |")
 
 
-HEADER = ("| structure | k | evaluated on | slices | no prompt | no prompt, map only | 1 click | 1 click + examples | box | NoC@85 | "
+HEADER = ("| structure | k | evaluated on | slices | no prompt | no prompt, as written | no prompt, map only | 1 click | 1 click + examples | box | NoC@85 | "
           "NoC@85 + examples | adapted: box | adapted: 1 click | adaptation kept | adaptation s | proposal ms | click ms |\n"
-          "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+          "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
 
 
 def absent_table(results: list[dict]) -> str:
