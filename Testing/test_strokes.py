@@ -197,3 +197,34 @@ def test_volume_strokes_on_axial_and_coronal_slices_repropagate_and_undo_exactly
     assert np.array_equal(vs.mask, after_lasso)
     with pytest.raises(InvalidPromptError, match="past the end"):
         vs.scribble(0, 99, [[1, 1], [5, 5]])
+
+
+def test_a_first_scribble_gives_its_grown_extent_as_the_box(default_segmenter, sample_slice):
+    """StrokeRule.scribble_box: the first positive scribble's extent, grown by a tenth of its size on
+    each side, is the box; a later scribble (with the mask fed back) gives none; without the rule
+    (scribble_box=None) no box is sent, as before 2026-12-06."""
+    from waveseg.preprocess import ResizeGeometry
+    from waveseg.prompting.stroke_prompts import StrokeRule, apply_stroke_prompts, parse_strokes, scribble_box
+
+    curve = np.array([[60.0, 80.0], [80.0, 100.0], [100.0, 90.0], [110.0, 130.0]])
+    strokes = parse_strokes([(curve, True)], None, HW)
+    assert np.allclose(scribble_box(strokes, HW, 0.1), [55, 75, 115, 135])
+    geometry = ResizeGeometry.for_shape(*HW)
+    points, box, _ = apply_stroke_prompts(strokes, None, None, None, geometry, StrokeRule())
+    assert np.allclose(box, [55, 75, 115, 135]) and len(points[0]) == StrokeRule().scribble_points
+    assert apply_stroke_prompts(strokes, None, None, None, geometry, StrokeRule(scribble_box=None))[1] is None
+    import torch
+
+    later = apply_stroke_prompts(strokes, None, None, torch.zeros(1, 1, 256, 256), geometry, StrokeRule())
+    assert later[1] is None
+    negative_only = parse_strokes([(curve, False)], None, HW)
+    assert scribble_box(negative_only, HW, 0.1) is None
+    # the box reaches the decoder through predict: the answer differs from the one without it
+    default_segmenter.set_image(sample_slice)
+    with_box = default_segmenter.predict(scribbles=[(curve, True)]).mask
+    default_segmenter.stroke_rule = StrokeRule(scribble_box=None)
+    try:
+        without = default_segmenter.predict(scribbles=[(curve, True)]).mask
+    finally:
+        default_segmenter.stroke_rule = StrokeRule()
+    assert (with_box != without).sum() > 100

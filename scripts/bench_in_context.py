@@ -12,9 +12,10 @@ the same embeddings for every method:
     (``waveseg.examples.interpolation``) and the map only looks near the examples' masks
     (``NEAR_OWN_EXAMPLES`` cells; ``--near``); a slice between two examples is always written,
     elsewhere a low-confidence proposal is not. "no prompt" scores every proposal's mask, "as
-    written" scores an unwritten one as empty (what the volume tool leaves), "map only" is the
-    similarity map's proposal without the interpolated shape, as across patients, where there is
-    no shape to interpolate;
+    written" scores an unwritten one as empty (what the volume tool leaves); "map only, as
+    written" is the similarity map's proposal without the interpolated shape, written only where
+    confident (the volume tool before 2026-12-06, and the only path across patients, where there
+    is no shape to interpolate);
   * 1 click: the RITM first click (``waveseg.prompting.simulation.next_click``) without examples
     (``predict_encoded``) and with them (``propose(points=...)``: within the volume with the
     interpolated shape, across patients with the examples' shape placed at the click,
@@ -170,7 +171,7 @@ def evaluate(seg: Segmenter, images: list[np.ndarray], truths: list[np.ndarray],
         rows["no_prompt"].append(dice(proposal.mask, truth))
         rows["no_prompt_written"].append(rows["no_prompt"][-1] if written(proposal, between) else 0.0)
         by_map = proposal if prior is None else propose(seg, enc, examples, near_examples=near)
-        rows["no_prompt_map"].append(dice(by_map.mask, truth))
+        rows["no_prompt_map"].append(dice(by_map.mask, truth) if written(by_map, False) else 0.0)
         signals["present"].append((*proposal.confidence, bool(proposal.confident and proposal.mask.any()),
                                    proposal.evidence.get("mask_margin", 0.0), proposal.evidence.get("area_ratio", 0.0),
                                    rows["no_prompt"][-1]))
@@ -299,7 +300,7 @@ def _row(r: dict) -> str:
             f"{r['t_prop'] * 1000:.0f} | {r['t_click'] * 1000:.0f} |")
 
 
-HEADER = ("| structure | k | evaluated on | slices | no prompt | no prompt, as written | no prompt, map only | 1 click | 1 click + examples | box | NoC@85 | "
+HEADER = ("| structure | k | evaluated on | slices | no prompt | no prompt, as written | map only, as written | 1 click | 1 click + examples | box | NoC@85 | "
           "NoC@85 + examples | adapted: box | adapted: 1 click | adaptation kept | adaptation s | proposal ms | click ms |\n"
           "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
 

@@ -26,24 +26,33 @@ from evaluate import DEFAULT_SLICES, chosen_masks
 from waveseg.predictor import Segmenter
 from waveseg.prompting.stroke_prompts import StrokeRule
 
-RULES = {  # round 1 (all against the defaults then: 5 points, pin, force, local 2, first lasso forced)
-    "5 points, pin, force, local 2, first lasso forced": StrokeRule(scribble_points=5, force_first_lasso=True),
-    "1 point per scribble": StrokeRule(scribble_points=1, force_first_lasso=True),
-    "3 points": StrokeRule(scribble_points=3, force_first_lasso=True),
-    "no pinning": StrokeRule(scribble_points=5, pin=False, force_first_lasso=True),
-    "no forcing": StrokeRule(scribble_points=5, force=False, force_first_lasso=True),
-    "change anywhere (local=None)": StrokeRule(scribble_points=5, local=None, force_first_lasso=True),
-    "local=1": StrokeRule(scribble_points=5, local=1.0, force_first_lasso=True),
-    "first lasso not forced": StrokeRule(scribble_points=5, force_first_lasso=False),
-    "first lasso: box only": StrokeRule(scribble_points=5, lasso_mask=False, force_first_lasso=True),
+RULES = {  # round 1 (all against the defaults then: 5 points, pin, force, local 2, first lasso forced, no scribble box)
+    "5 points, pin, force, local 2, first lasso forced": StrokeRule(scribble_box=None, scribble_points=5, force_first_lasso=True),
+    "1 point per scribble": StrokeRule(scribble_box=None, scribble_points=1, force_first_lasso=True),
+    "3 points": StrokeRule(scribble_box=None, scribble_points=3, force_first_lasso=True),
+    "no pinning": StrokeRule(scribble_box=None, scribble_points=5, pin=False, force_first_lasso=True),
+    "no forcing": StrokeRule(scribble_box=None, scribble_points=5, force=False, force_first_lasso=True),
+    "change anywhere (local=None)": StrokeRule(scribble_box=None, scribble_points=5, local=None, force_first_lasso=True),
+    "local=1": StrokeRule(scribble_box=None, scribble_points=5, local=1.0, force_first_lasso=True),
+    "first lasso not forced": StrokeRule(scribble_box=None, scribble_points=5, force_first_lasso=False),
+    "first lasso: box only": StrokeRule(scribble_box=None, scribble_points=5, lasso_mask=False, force_first_lasso=True),
 }
 ROUND2 = {  # round 2: 3 points, first lasso not forced; pinning and locality
-    "3 points, pin, local 2": StrokeRule(scribble_points=3, pin=True, local=2.0, force_first_lasso=False),
-    "3 points, pin, local 4": StrokeRule(scribble_points=3, pin=True, local=4.0, force_first_lasso=False),
-    "3 points, pin, local None": StrokeRule(scribble_points=3, pin=True, local=None, force_first_lasso=False),
-    "3 points, no pin, local 2": StrokeRule(scribble_points=3, pin=False, local=2.0, force_first_lasso=False),
-    "3 points, no pin, local 4": StrokeRule(scribble_points=3, pin=False, local=4.0, force_first_lasso=False),
-    "3 points, no pin, local None": StrokeRule(scribble_points=3, pin=False, local=None, force_first_lasso=False),
+    "3 points, pin, local 2": StrokeRule(scribble_box=None, scribble_points=3, pin=True, local=2.0, force_first_lasso=False),
+    "3 points, pin, local 4": StrokeRule(scribble_box=None, scribble_points=3, pin=True, local=4.0, force_first_lasso=False),
+    "3 points, pin, local None": StrokeRule(scribble_box=None, scribble_points=3, pin=True, local=None, force_first_lasso=False),
+    "3 points, no pin, local 2": StrokeRule(scribble_box=None, scribble_points=3, pin=False, local=2.0, force_first_lasso=False),
+    "3 points, no pin, local 4": StrokeRule(scribble_box=None, scribble_points=3, pin=False, local=4.0, force_first_lasso=False),
+    "3 points, no pin, local None": StrokeRule(scribble_box=None, scribble_points=3, pin=False, local=None, force_first_lasso=False),
+}
+
+ROUND3 = {  # round 3 (2026-12-06): a box from a first positive scribble's extent
+    "no scribble box (the rule before 2026-12-06)": StrokeRule(scribble_box=None),
+    "scribble box, grow 0": StrokeRule(scribble_box=0.0),
+    "scribble box, grow 0.1 (shipped)": StrokeRule(scribble_box=0.1),
+    "scribble box, grow 0.15": StrokeRule(scribble_box=0.15),
+    "scribble box, grow 0.2": StrokeRule(scribble_box=0.2),
+    "scribble box, grow 0.3": StrokeRule(scribble_box=0.3),
 }
 
 
@@ -53,9 +62,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--slices", nargs="+", default=[str(DEFAULT_SLICES)])
-    parser.add_argument("--round", type=int, default=2, choices=[1, 2], help="which set of rules")
+    parser.add_argument("--round", type=int, default=2, choices=[1, 2, 3], help="which set of rules")
     args = parser.parse_args()
-    rules = RULES if args.round == 1 else ROUND2
+    rules = {1: RULES, 2: ROUND2, 3: ROUND3}[args.round]
     torch.set_num_threads(1)
     data = modality_report.load_slices(args.slices)
     with warnings.catch_warnings():
