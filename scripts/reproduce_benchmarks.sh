@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Rerun every headline number of README.md (the "Headline numbers" table, rows 1-5, and the
-# cold-start figures), each with the command the README names, one after another.
+# Rerun every headline number of README.md (the "Headline numbers" table: rows 1-5, the
+# cold-start figures, 7 scribbles, 8 proposals from examples), each with the command the README
+# names, one after another.
 #
 #   bash scripts/reproduce_benchmarks.sh            # every row
-#   bash scripts/reproduce_benchmarks.sh 3 cold     # only these rows (1 2 3 4 5 cold)
+#   bash scripts/reproduce_benchmarks.sh 3 cold     # only these rows (1 2 3 4 5 cold 7 8)
 #
 # Needs the fetched data (scripts/fetch_data.py; the held-out slices from scripts/build_slices.py)
 # and prepares what the README's commands assume: the never-seen lesion slices (row 2) and
@@ -16,7 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PYTHON:-.venv/bin/python}
 DATA=${WAVESEG_DATA:-$HOME/.cache/waveseg}
 rows=("$@")
-[ ${#rows[@]} -eq 0 ] && rows=(1 2 3 4 5 cold)
+[ ${#rows[@]} -eq 0 ] && rows=(1 2 3 4 5 cold 7 8)
 failed=0
 
 run() {  # run a command, echoed first; count a failure but go on with the next row
@@ -52,8 +53,14 @@ for row in "${rows[@]}"; do
       run "$PY" scripts/bench_adapt.py --json reports/bench_adapt.json ;;
     cold)
       run "$PY" scripts/bench_engine.py --cold-start --repeats 5 ;;
+    7)  # row 2 prepares the never-seen lesion slices
+      run "$PY" scripts/evaluate.py --models litemedsam default --limit 20 --no-roi --report reports/benchmark_strokes.md
+      run "$PY" scripts/evaluate.py --models litemedsam default --limit 20 --no-roi \
+        --slices "$DATA/slices_unseen_lesions/test.npz" --report reports/benchmark_strokes_unseen_lesions.md ;;
+    8)
+      run "$PY" scripts/bench_in_context.py --out reports/bench_in_context ;;
     *)
-      echo "unknown row $row (use 1 2 3 4 5 cold)" >&2
+      echo "unknown row $row (use 1 2 3 4 5 cold 7 8)" >&2
       failed=$((failed + 1)) ;;
   esac
 done
