@@ -53,6 +53,10 @@ ROUND3 = {  # round 3 (2026-12-06): a box from a first positive scribble's exten
     "scribble box, grow 0.15": StrokeRule(scribble_box=0.15),
     "scribble box, grow 0.2": StrokeRule(scribble_box=0.2),
     "scribble box, grow 0.3": StrokeRule(scribble_box=0.3),
+    "scribble box 0.1, 1 point": StrokeRule(scribble_box=0.1, scribble_points=1),
+    "scribble box 0.1, 2 points": StrokeRule(scribble_box=0.1, scribble_points=2),
+    "scribble box 0.1, 5 points": StrokeRule(scribble_box=0.1, scribble_points=5),
+    "scribble box 0.1, local None": StrokeRule(scribble_box=0.1, local=None),
 }
 
 
