@@ -239,7 +239,7 @@ def test_slices_between_annotated_ones_are_written_even_when_the_flag_doubts_the
     vs = fast_segmenter.volume_session(sample_volume.array, spacing=sample_volume.spacing, prefetch=False)
     for k in EXAMPLE_SLICES:
         vs.set_slice_mask(0, k, thalamus[k])
-    report = propose_other_slices(vs, axis=0, slices=range(10))
+    report = propose_other_slices(vs, axis=0, slices=range(10), beyond="propose")
     assert set(report.written) == {2, 3, 5, 6} and {0, 8, 9} <= set(report.low_confidence), report
     assert dice(vs.mask[[2, 3, 5, 6]], thalamus[[2, 3, 5, 6]]) >= 0.88
     box = vs._prompts[(0, 5)]["box"]
@@ -270,3 +270,22 @@ def test_without_a_shape_from_this_volume_a_click_places_the_examples_shape(fast
     corner = shape_at_click(examples, (2, 2), encoded, margin)
     rows, cols = np.nonzero(corner)
     assert corner[2, 2] and rows.max() < 40 and cols.max() < 40
+
+
+def test_beyond_the_annotated_slices_the_mask_is_propagated_until_the_structure_ends(fast_segmenter, sample_volume, thalamus):
+    """beyond="propagate" (default): the outermost annotated slices' masks are carried outwards by
+    the session's propagation and its stop rules; the slices above the thalamus stay empty, and the
+    whole action is one undo step."""
+    vs = fast_segmenter.volume_session(sample_volume.array, spacing=sample_volume.spacing, prefetch=False)
+    for k in (2, 4, 6):
+        vs.set_slice_mask(0, k, thalamus[k])
+    annotated = vs.mask.copy()
+    report = propose_other_slices(vs, axis=0)
+    assert {0, 1, 3, 5, 7, 8} <= set(report.written), report
+    assert not vs.mask[list(ABSENT)].any() and set(ABSENT) <= set(report.low_confidence)
+    assert dice(vs.mask[[0, 1, 7, 8]], thalamus[[0, 1, 7, 8]]) >= GOLDEN_PROPOSAL_DICE
+    with pytest.raises(InvalidPromptError, match="beyond"):
+        propose_other_slices(vs, axis=0, beyond="extrapolate")
+    vs.undo()
+    assert np.array_equal(vs.mask, annotated)
+    vs.close()

@@ -11,11 +11,15 @@ the same embeddings for every method:
     volume the shape interpolated from the example slices around the slice is the prompt
     (``waveseg.examples.interpolation``) and the map only looks near the examples' masks
     (``NEAR_OWN_EXAMPLES`` cells; ``--near``); a slice between two examples is always written,
-    elsewhere a low-confidence proposal is not. "no prompt" scores every proposal's mask, "as
-    written" scores an unwritten one as empty (what the volume tool leaves); "map only, as
-    written" is the similarity map's proposal without the interpolated shape, written only where
-    confident (the volume tool before 2026-12-06, and the only path across patients, where there
-    is no shape to interpolate);
+    elsewhere a low-confidence proposal is not. "no prompt" scores every proposal's mask;
+    "map only, as written" is the similarity map's proposal without the interpolated shape,
+    written only where confident (an unwritten one scores as an empty mask): the volume tool
+    before 2026-12-06, and the only path across patients, where there is no shape to interpolate;
+  * volume tool: what ``propose_other_slices`` (within) and ``propose_volume`` with the example
+    set (across) write in a real ``VolumeSession`` on the evaluated and the absent slices, the
+    examples set as the user's annotated slices; within, beyond the examples' range either
+    propagated ("propagate", the default) or proposed slice by slice ("propose"); Dice on the
+    evaluated slices (an unwritten slice is empty) and the share of absent slices written;
   * 1 click: the RITM first click (``waveseg.prompting.simulation.next_click``) without examples
     (``predict_encoded``) and with them (``propose(points=...)``: within the volume with the
     interpolated shape, across patients with the examples' shape placed at the click,
@@ -62,6 +66,7 @@ from waveseg.examples import proposal as proposal_module
 from waveseg.examples.example_set import ExampleSet
 from waveseg.examples.interpolation import interpolate_annotated
 from waveseg.examples.proposal import Proposal, propose
+from waveseg.examples.volume_proposals import propose_other_slices, propose_volume
 from waveseg.examples.volume_proposals import NEAR_OWN_EXAMPLES
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
@@ -161,7 +166,7 @@ def evaluate(seg: Segmenter, images: list[np.ndarray], truths: list[np.ndarray],
     """``priors``: per evaluated slice (shape prior (H, W) bool, between two examples), and
     ``absent_priors`` per absent slice (its shape prior), within the examples' volume; None across
     patients."""
-    rows = {key: [] for key in ("no_prompt", "no_prompt_written", "no_prompt_map", "click", "click_ex", "noc", "noc_ex", "box", "t_prop", "t_click")}
+    rows = {key: [] for key in ("no_prompt", "no_prompt_map", "click", "click_ex", "noc", "noc_ex", "box", "t_prop", "t_click")}
     signals = {"present": [], "absent": []}
     for n, (image, truth, enc) in enumerate(zip(images, truths, encs)):
         prior, between = priors[n] if priors is not None else (None, False)
@@ -169,7 +174,6 @@ def evaluate(seg: Segmenter, images: list[np.ndarray], truths: list[np.ndarray],
         proposal = propose(seg, enc, examples, near_examples=near, shape_prior=prior)
         rows["t_prop"].append(time.perf_counter() - t0)
         rows["no_prompt"].append(dice(proposal.mask, truth))
-        rows["no_prompt_written"].append(rows["no_prompt"][-1] if written(proposal, between) else 0.0)
         by_map = proposal if prior is None else propose(seg, enc, examples, near_examples=near)
         rows["no_prompt_map"].append(dice(by_map.mask, truth) if written(by_map, False) else 0.0)
         signals["present"].append((*proposal.confidence, bool(proposal.confident and proposal.mask.any()),
@@ -196,6 +200,22 @@ def evaluate(seg: Segmenter, images: list[np.ndarray], truths: list[np.ndarray],
     summary["slices"] = len(truths)
     summary["signals"] = signals
     return summary
+
+
+def volume_tool(seg: Segmenter, image: np.ndarray, truth: np.ndarray, window, examples: ExampleSet,
+                picks: list[int] | None, chosen: list[int], absent: list[int], beyond: str, cache_from=None):
+    """(mean Dice on ``chosen``, share of ``absent`` slices written, the session) after the volume
+    tool: ``propose_other_slices`` from the ``picks`` slices set as annotated, or, with ``picks``
+    None, ``propose_volume`` with ``examples`` (another patient's set)."""
+    vs = seg.volume_session(image, window=window, prefetch=False, cache_mb=4096, share_cache_with=cache_from)
+    if picks is None:
+        propose_volume(vs, examples, 0, slices=chosen + absent)
+    else:
+        for k in picks:
+            vs.set_slice_mask(0, k, truth[k])
+        propose_other_slices(vs, 0, slices=chosen + absent, beyond=beyond)
+    scores = [dice(vs.mask[k], truth[k]) for k in chosen]
+    return float(np.mean(scores)), float(np.mean([vs.mask[k].any() for k in absent])) if absent else 0.0, vs
 
 
 def adapted_scores(seg: Segmenter, images, truths, encs, window) -> tuple[float, float]:
@@ -246,7 +266,7 @@ def main() -> None:
             sets = {"within": (s_image, s_truth, source)}
             if structure in target.values:
                 sets["across"] = (t_image, np.isin(t_labels, target.values[structure]), target)
-            encoded = {}
+            encoded, sessions = {}, {}  # sessions: one per volume, whose embedding cache the next ones share
             for where, (image, truth, vol) in sets.items():
                 absent = absent_slices(truth, image, args.absent)
                 encoded[where] = {"absent": [seg.encode(image[k], vol.window) for k in absent], "absent_slices": absent}
@@ -274,6 +294,12 @@ def main() -> None:
                                        priors, absent_priors)
                     summary.update(structure=structure, k=k_shot, where=where, source=source.title, target=vol.title,
                                    eval_slices=chosen, example_slices=picks, absent_slices=encoded[where]["absent_slices"])
+                    image, truth, _ = sets[where]
+                    for beyond in ("propagate", "propose"):
+                        d, absent_written, sessions[where] = volume_tool(
+                            seg, image, truth, vol.window, examples, picks if where == "within" else None, chosen,
+                            encoded[where]["absent_slices"], beyond, sessions.get(where))
+                        summary[f"tool_{beyond}"], summary[f"tool_{beyond}_absent"] = d, absent_written
                     results.append(summary)
                 if not args.no_adapt:
                     seg.model.load_state_dict(base_state)
@@ -295,14 +321,15 @@ def _row(r: dict) -> str:
     adapt_cols = (f"{r['adapt_box']:.3f} | {r['adapt_click']:.3f} | {'yes' if r['adapt_kept'] else 'no'} | {r['adapt_s']:.0f}"
                   if "adapt_box" in r else "- | - | - | -")
     return (f"| {r['structure']} | {r['k']} | {r['where']}: {r['target']} | {r['slices']} | {r['no_prompt']:.3f} | "
-            f"{r['no_prompt_written']:.3f} | {r['no_prompt_map']:.3f} | {r['click']:.3f} | "
+            f"{r['no_prompt_map']:.3f} | {r['tool_propagate']:.3f} | {r['tool_propose']:.3f} | "
+            f"{r['tool_propagate_absent']:.2f} / {r['tool_propose_absent']:.2f} | {r['click']:.3f} | "
             f"{r['click_ex']:.3f} | {r['box']:.3f} | {r['noc']:.1f} | {r['noc_ex']:.1f} | {adapt_cols} | "
             f"{r['t_prop'] * 1000:.0f} | {r['t_click'] * 1000:.0f} |")
 
 
-HEADER = ("| structure | k | evaluated on | slices | no prompt | no prompt, as written | map only, as written | 1 click | 1 click + examples | box | NoC@85 | "
+HEADER = ("| structure | k | evaluated on | slices | no prompt | map only, as written | volume tool: propagate beyond | volume tool: propose beyond | absent slices written (propagate / propose) | 1 click | 1 click + examples | box | NoC@85 | "
           "NoC@85 + examples | adapted: box | adapted: 1 click | adaptation kept | adaptation s | proposal ms | click ms |\n"
-          "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+          "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
 
 
 def absent_table(results: list[dict]) -> str:

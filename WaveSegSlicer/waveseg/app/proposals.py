@@ -61,5 +61,8 @@ class ProposalActions:
         def failed(error: Exception) -> None:
             self.statusBar().showMessage(f"proposal failed: {error}", 8000)
 
-        if not self.runner.submit(lambda: propose_other_slices(session, axis, slices=slices, structure=name), done, failed):
+        # one slice: proposed there alone; through the volume, slices beyond the annotated ones are propagated to
+        beyond = "propose" if slices is not None else "propagate"
+        if not self.runner.submit(lambda: propose_other_slices(session, axis, slices=slices, structure=name, beyond=beyond),
+                                  done, failed):
             self.statusBar().showMessage("still working on the previous request", 3000)

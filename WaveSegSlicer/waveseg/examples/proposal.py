@@ -24,12 +24,11 @@ with the first mask's logits and its bounding box. What differs here:
     the volume's interpolated shape is used when the click lies in it), so the click says where
     the structure is and the examples say what it looks like; the mask always holds the click,
     and the next clicks refine it as usual, so a wrong-looking proposal never blocks the user.
-With a ``shape_prior`` (the shape interpolated from the annotated slices of the same volume,
-``waveseg.examples.interpolation``) the prior, not the map's region, is the prompt: its box (plus
+A shape prior (the shape interpolated from the annotated slices of the same volume,
+``waveseg.examples.interpolation``, or the examples' shape placed at the click,
+``waveseg.examples.shape_transfer``) replaces the map's region as the prompt: its box (plus
 ``PRIOR_BOX_MARGIN`` pixels) and its mask, one decoder pass and no refinement (measured below); the
-map then only says how confident the proposal is. With a click, the prior is used when the user's
-first positive click lies inside it; without a prior, a positive click places the examples' shape
-at the click (``waveseg.examples.shape_transfer``) and that is the prior.
+map then only says how confident the proposal is.
 Confidence: a slice without the structure has no region that looks like it, or one the decoder
 rates poorly; ``confident`` is False below the thresholds measured by ``scripts/bench_in_context.py``
 (see ``CONFIDENCE_*``), and with no foreground-like cell at all the proposal is empty.
@@ -219,7 +218,7 @@ def propose(segmenter: Segmenter, encoded: EncodedImage, examples: ExampleSet,
         shape_prior = shape_at_click(examples, first_positive[0], encoded, margin)
     prior = prior and shape_prior is not None and bool(shape_prior.any())
     if prior and len(first_positive):  # a click outside the volume's shape: the click path decides
-        x, y = np.round(first_positive[0]).astype(int)
+        x, y = np.clip(np.round(first_positive[0]), 0, [hw[1] - 1, hw[0] - 1]).astype(int)
         prior = bool(shape_prior[y, x])
     if prior:
         use_box, mask_prompt, peak = _prior_prompt(shape_prior, encoded, margin)

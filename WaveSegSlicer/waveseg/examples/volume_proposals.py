@@ -11,7 +11,11 @@ prompted with the shape interpolated from the annotated slices around it
 (``waveseg.examples.interpolation``), and a slice between two annotated ones is always written:
 the user marked the structure above and below it, which says more than the similarity and the
 decoder's score, whose low-confidence flag left amygdala and aorta slices of 0.8-0.97 Dice
-unwritten (scripts/bench_in_context.py). Beyond the annotated range the flag decides. Proposed slices are not locked: they are suggestions that
+unwritten (scripts/bench_in_context.py). Beyond the annotated range, where the structure ends
+somewhere, ``beyond="propagate"`` (default) carries the outermost annotated slice's mask outwards
+with the session's own propagation and its stop rules (``waveseg.propagation``), and
+``beyond="propose"`` proposes each slice, written only when confident (the only way for a single
+slice, the app's E; measured against each other by ``scripts/bench_in_context.py``). Proposed slices are not locked: they are suggestions that
 propagation and the user may overwrite, and the proposal's logits are kept as the slice's last
 prediction, so the user's next click on it refines the proposal (``VolumeSession.click``), the
 usual way. The work goes through the session's own history (``_begin`` / ``_write`` /
@@ -36,6 +40,7 @@ from waveseg.volume_geometry import take_slice
 # volume looks for the structure: its look-alikes elsewhere (the other thalamus, vessels beside the
 # aorta) are left out. Chosen with scripts/bench_in_context.py --near (docs/in_context.md).
 NEAR_OWN_EXAMPLES = 2
+BEYOND = ("propagate", "propose")
 
 
 @dataclass
@@ -94,14 +99,23 @@ def propose_volume(vs, examples: ExampleSet, axis: int = 0, slices: Sequence[int
 
 
 def _propose_slices(vs, examples: ExampleSet, axis: int, slices: Sequence[int] | None, progress, cancel,
-                    near_examples: int | None, annotated: dict[int, np.ndarray]) -> ProposalReport:
+                    near_examples: int | None, annotated: dict[int, np.ndarray], beyond: str = "propose") -> ProposalReport:
     """The work of ``propose_volume``; ``annotated`` {slice: (H, W) bool square-pixel mask} of this
-    volume give each slice its shape prior (none when empty: examples from elsewhere)."""
+    volume give each slice its shape prior (none when empty: examples from elsewhere); ``beyond``:
+    how slices outside the annotated range are done (module docstring)."""
     if axis not in (0, 1, 2):
         raise InvalidPromptError(f"axis must be 0, 1 or 2; got {axis}")
+    if beyond not in BEYOND:
+        raise InvalidPromptError(f"beyond must be one of {BEYOND}; got {beyond!r}")
     todo = [int(i) for i in (range(vs.volume.shape[axis]) if slices is None else slices) if (axis, int(i)) not in vs.locked]
     for i in todo:
         vs._check_slice(axis, i)
+    walk = {}  # direction -> (start, farthest requested slice) of the propagation beyond the annotated range
+    if annotated and beyond == "propagate":
+        lo, hi = min(annotated), max(annotated)
+        below, above = [i for i in todo if i < lo], [i for i in todo if i > hi]
+        walk = {d: v for d, v in ((-1, (lo, min(below, default=lo))), (1, (hi, max(above, default=hi)))) if v[0] != v[1]}
+        todo = [i for i in todo if lo < i < hi]
     px = vs._pixels(axis)
     report = ProposalReport()
     step = vs._begin()
@@ -124,22 +138,38 @@ def _propose_slices(vs, examples: ExampleSet, axis: int, slices: Sequence[int] |
         else:
             report.low_confidence.append(index)
         if progress is not None:
-            progress(n + 1, len(todo))
+            progress(n + 1, len(todo) + len(walk))
+    for n, (direction, (start, farthest)) in enumerate(walk.items()):
+        if report.cancelled or (cancel is not None and cancel()):
+            report.cancelled = True
+            break
+        # one direction only: the walk's other end is its start, which ends that direction at once
+        limits = (farthest, start) if direction < 0 else (start, farthest)
+        walked = vs._propagate(step, axis, start, limits, None, cancel, settle=False)
+        report.written += walked.written
+        report.cancelled = walked.cancelled
+        requested = range(farthest, start) if direction < 0 else range(start + 1, farthest + 1)
+        report.low_confidence += [i for i in requested if i not in walked.written and (slices is None or i in slices)
+                                  and (axis, i) not in vs.locked]
+        if progress is not None:
+            progress(len(todo) + n + 1, len(todo) + len(walk))
     vs._commit(step)
     return report
 
 
 def propose_other_slices(vs, axis: int = 0, slices: Sequence[int] | None = None, structure: str = "",
                          progress: Callable[[int, int], None] | None = None,
-                         cancel: Callable[[], bool] | None = None) -> ProposalReport:
+                         cancel: Callable[[], bool] | None = None, beyond: str = "propagate") -> ProposalReport:
     """Propose on the slices across ``axis`` (default: all) that are neither locked nor examples, from
     the session's ``annotated_slices``; one undoable step. The examples lie in this volume, so the
-    structure is looked for only near where they show it (``NEAR_OWN_EXAMPLES``), and each slice is
-    prompted with the shape interpolated from the annotated slices around it."""
+    structure is looked for only near where they show it (``NEAR_OWN_EXAMPLES``), each slice between
+    them is prompted with the shape interpolated from the annotated slices around it, and slices
+    beyond them are done as ``beyond`` says (module docstring). ``report.low_confidence``: the
+    slices left as they were (not confident, or where the propagation stopped before them)."""
     _check_local(vs)
     examples_at = annotated_slices(vs, axis)
     examples = session_examples(vs, axis, examples_at, structure)
     px = vs._pixels(axis)
     annotated = {i: px.mask_to_square(take_slice(vs.mask, axis, i)) for i in examples_at}
     todo = [int(i) for i in (range(vs.volume.shape[axis]) if slices is None else slices) if int(i) not in examples_at]
-    return _propose_slices(vs, examples, axis, todo, progress, cancel, NEAR_OWN_EXAMPLES, annotated)
+    return _propose_slices(vs, examples, axis, todo, progress, cancel, NEAR_OWN_EXAMPLES, annotated, beyond)
