@@ -15,7 +15,10 @@ unwritten (scripts/bench_in_context.py). Beyond the annotated range, where the s
 somewhere, ``beyond="propagate"`` (default) carries the outermost annotated slice's mask outwards
 with the session's own propagation and its stop rules (``waveseg.propagation``), and
 ``beyond="propose"`` proposes each slice, written only when confident (the only way for a single
-slice, the app's E; measured against each other by ``scripts/bench_in_context.py``). Proposed slices are not locked: they are suggestions that
+slice, the app's E). Measured against each other by ``scripts/bench_in_context.py`` (2026-12-06, 15
+rows within the examples' volume, k = 1, 3, 5): mean Dice on the evaluated slices 0.560 propagating
+against 0.469 proposing, higher in 12 rows; structure-free slices beyond the ends given a mask 27 %
+against 28 %. Proposed slices are not locked: they are suggestions that
 propagation and the user may overwrite, and the proposal's logits are kept as the slice's last
 prediction, so the user's next click on it refines the proposal (``VolumeSession.click``), the
 usual way. The work goes through the session's own history (``_begin`` / ``_write`` /
