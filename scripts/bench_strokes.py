@@ -57,6 +57,8 @@ ROUND3 = {  # round 3 (2026-12-06): a box from a first positive scribble's exten
     "scribble box 0.1, 2 points": StrokeRule(scribble_box=0.1, scribble_points=2),
     "scribble box 0.1, 5 points": StrokeRule(scribble_box=0.1, scribble_points=5),
     "scribble box 0.1, local None": StrokeRule(scribble_box=0.1, local=None),
+    "scribble box 0.1, local 3": StrokeRule(scribble_box=0.1, local=3.0),
+    "scribble box 0.1, local 4": StrokeRule(scribble_box=0.1, local=4.0),
 }
 
 
