@@ -7,11 +7,11 @@ it is evaluated on that volume's other slices ("within") and, where the same str
 in another volume, on that volume's slices ("across": Colin27 AAL -> MNI152 FreeSurfer aseg;
 TotalSegmentator's CT sample -> its DICOM CT sample). One model, one process, the same slices and
 the same embeddings for every method:
-  * no prompt: what ``propose_other_slices`` writes from the examples alone: within the examples'
-    volume the shape interpolated from the example slices around the slice is the prompt
+  * no prompt: the proposal from the examples alone (``propose``): within the examples' volume
+    the shape interpolated from the example slices around the slice is the prompt
     (``waveseg.examples.interpolation``) and the map only looks near the examples' masks
-    (``NEAR_OWN_EXAMPLES`` cells; ``--near``); a slice between two examples is always written,
-    elsewhere a low-confidence proposal is not. "no prompt" scores every proposal's mask;
+    (``NEAR_OWN_EXAMPLES`` cells; ``--near``), as ``propose_other_slices`` prompts it; scored on
+    every evaluated slice, written or not;
     "map only, as written" is the similarity map's proposal without the interpolated shape,
     written only where confident (an unwritten one scores as an empty mask): the volume tool
     before 2026-12-06, and the only path across patients, where there is no shape to interpolate;
@@ -66,8 +66,7 @@ from waveseg.examples import proposal as proposal_module
 from waveseg.examples.example_set import ExampleSet
 from waveseg.examples.interpolation import interpolate_annotated
 from waveseg.examples.proposal import Proposal, propose
-from waveseg.examples.volume_proposals import propose_other_slices, propose_volume
-from waveseg.examples.volume_proposals import NEAR_OWN_EXAMPLES
+from waveseg.examples.volume_proposals import NEAR_OWN_EXAMPLES, propose_other_slices, propose_volume
 from waveseg.metrics import dice
 from waveseg.predictor import Segmenter
 from waveseg.prompting.simulation import next_click, tight_box
@@ -296,9 +295,10 @@ def main() -> None:
                                    eval_slices=chosen, example_slices=picks, absent_slices=encoded[where]["absent_slices"])
                     image, truth, _ = sets[where]
                     for beyond in ("propagate", "propose"):
-                        d, absent_written, sessions[where] = volume_tool(
-                            seg, image, truth, vol.window, examples, picks if where == "within" else None, chosen,
-                            encoded[where]["absent_slices"], beyond, sessions.get(where))
+                        if where == "within" or beyond == "propagate":  # across, beyond plays no part
+                            d, absent_written, sessions[where] = volume_tool(
+                                seg, image, truth, vol.window, examples, picks if where == "within" else None, chosen,
+                                encoded[where]["absent_slices"], beyond, sessions.get(where))
                         summary[f"tool_{beyond}"], summary[f"tool_{beyond}_absent"] = d, absent_written
                     results.append(summary)
                 if not args.no_adapt:
