@@ -14,10 +14,11 @@ interpolation, which SimpleITK does not wrap and which needs the separate ``itk`
 100 MB); the signed-distance blend takes two ``scipy.ndimage`` distance transforms. The result is
 a prompt for the decoder (``waveseg.examples.proposal.propose(shape_prior=...)``), not a mask that
 is written as it is: on the Colin27 / TotalSegmentator rows of ``scripts/bench_in_context.py``
-(k = 3, 8 slices each) the decoder prompted with it scored 0.885 / 0.466 / 0.785 / 0.889 / 0.858
-(thalamus, hippocampus, amygdala, spleen, aorta) against 0.892 / 0.447 / 0.841 / 0.853 / 0.860
-for the interpolated shape itself, and 0.692 / 0.462 / 0.471 / 0.664 / 0.512 for the similarity
-map's proposal (2026-12-06, one-off script).
+(k = 3, 8 slices each) the decoder prompted with it scored 0.893 / 0.486 / 0.788 / 0.882 / 0.873
+(thalamus, hippocampus, amygdala, spleen, aorta; reports/bench_in_context.md) against 0.892 /
+0.447 / 0.841 / 0.853 / 0.860 for the interpolated shape itself (a one-off script on the same
+slices), and 0.692 / 0.462 / 0.471 / 0.664 / 0.512 for the similarity map's proposal (the
+2026-12-03 report).
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ transform, where the RITM protocol and most users put a first click) lies on the
 the k moved masks the one whose cells the similarity map rates most foreground-like is kept. No
 scaling or rotation: a translation is what one click determines. Measured on the "across" rows of
 ``scripts/bench_in_context.py`` (k = 3, 8 slices each, one click, thalamus / hippocampus /
-amygdala / spleen / aorta; one-off script, 2026-12-06): 0.611 / 0.547 / 0.503 / 0.544 / 0.869
-against 0.606 / 0.329 / 0.272 / 0.502 / 0.307 with the similarity map's region as the mask prompt.
+amygdala / spleen / aorta; reports/bench_in_context.md, 2026-12-06): 0.608 / 0.548 / 0.484 / 0.544
+/ 0.869 against 0.606 / 0.329 / 0.272 / 0.502 / 0.307 with the similarity map's region as the mask
+prompt (the 2026-12-03 report).
 """
 
 from __future__ import annotations
@@ -21,11 +22,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from waveseg.examples.example_set import ExampleSet, cell_fractions
+from waveseg.examples.example_set import FOREGROUND_FRACTION, ExampleSet, cell_fractions
 from waveseg.predictor import EncodedImage, logits_to_masks
-
-FOREGROUND_CELL = 0.5  # a cell counts as covered by a moved mask when at least this fraction of it is
-
 
 def _moved(mask: np.ndarray, to_rc: tuple[float, float]) -> np.ndarray:
     """(256, 256) bool frame mask shifted (not wrapped) so that its deepest point lands on ``to_rc``."""
@@ -56,7 +54,7 @@ def shape_at_click(examples: ExampleSet, click_xy: Sequence[float], encoded: Enc
         moved = _moved(mask, (fy, fx))
         moved[rh:, :] = False
         moved[:, rw:] = False  # the padding is not image
-        cells = (cell_fractions(torch.from_numpy(moved)).numpy() >= FOREGROUND_CELL) & np.isfinite(margin)
+        cells = (cell_fractions(torch.from_numpy(moved)).numpy() >= FOREGROUND_FRACTION) & np.isfinite(margin)
         if not cells.any():
             continue
         score = float(margin[cells].mean())
