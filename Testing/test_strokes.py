@@ -228,3 +228,36 @@ def test_a_first_scribble_gives_its_grown_extent_as_the_box(default_segmenter, s
     finally:
         default_segmenter.stroke_rule = StrokeRule()
     assert (with_box != without).sum() > 100
+
+
+def test_a_small_first_scribble_zooms_the_session_on_its_grown_extent(default_segmenter, sample_slice):
+    """InteractiveSession.scribble_zoom_grow: with ROI zoom "auto" and no box, a short positive
+    scribble gives the target's extent (grown by 0.3 of its size), so the session encodes a crop
+    around it instead of the whole slice and keeps that crop for the next scribble inside it; a
+    scribble across most of the slice, or the rule switched off, keeps the whole slice."""
+    from waveseg.session import InteractiveSession
+
+    short = np.array([[80.0, 100.0], [95.0, 108.0]])
+    zoomed = default_segmenter.session(sample_slice, roi_zoom="auto")
+    mask = zoomed.add_scribble(short, positive=True)
+    roi = zoomed.state.roi
+    assert roi is not None and zoomed.encodings == 1  # the crop only: the whole slice was never encoded
+    x0, y0, x1, y1 = roi
+    assert x0 <= 80 and 95 < x1 and y0 <= 100 and 108 < y1 and max(x1 - x0, y1 - y0) < 0.5 * max(HW)
+    assert mask[stroke_pixels(validate_stroke(short, True, HW, False), HW)].all()
+    assert not mask[:y0].any() and not mask[y1:].any() and not mask[:, :x0].any() and not mask[:, x1:].any()
+    zoomed.add_scribble(np.array([[84.0, 103.0], [91.0, 106.0]]), positive=False)
+    assert zoomed.state.roi == roi and zoomed.encodings == 1  # the next stroke inside the crop keeps it
+    assert np.array_equal(zoomed.undo(), mask)
+
+    across = default_segmenter.session(sample_slice, roi_zoom="auto")
+    across.add_scribble(np.array([[30.0, 60.0], [150.0, 160.0]]), positive=True)
+    assert across.state.roi is None
+    before = InteractiveSession.scribble_zoom_grow
+    InteractiveSession.scribble_zoom_grow = None
+    try:
+        plain = default_segmenter.session(sample_slice, roi_zoom="auto")
+        plain.add_scribble(short, positive=True)
+        assert plain.state.roi is None
+    finally:
+        InteractiveSession.scribble_zoom_grow = before

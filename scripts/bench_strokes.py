@@ -7,8 +7,9 @@ several ``StrokeRule`` settings, one model, one process, the same masks and seed
 Rules compared (``waveseg.prompting.stroke_prompts.StrokeRule``; "shipped" is its defaults): point tokens per
 scribble, pinning the strokes into the mask prompt or not, forcing the strokes' pixels into the
 result or not, a corrective stroke's change kept near it or not, forcing a first lasso's inside,
-the first lasso's inside as the mask prompt. Strokes go through ``InteractiveSession`` (the user's
-path). Prints a Markdown table.
+the first lasso's inside as the mask prompt (rounds 1-3, without ROI zoom); ROI zoom in the
+session on the scribbles' extent (round 4, ``InteractiveSession.scribble_zoom_grow``). Strokes go
+through ``InteractiveSession`` (the user's path). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import modality_report
 import stroke_protocol
 from evaluate import DEFAULT_SLICES, chosen_masks
 from waveseg.predictor import Segmenter
+from waveseg.session import InteractiveSession
 from waveseg.prompting.stroke_prompts import StrokeRule
 
 RULES = {  # round 1 (all against the defaults then: 5 points, pin, force, local 2, first lasso forced, no scribble box)
@@ -61,6 +63,15 @@ ROUND3 = {  # round 3 (2026-12-06): a box from a first positive scribble's exten
     "scribble box 0.1, local 4": StrokeRule(scribble_box=0.1, local=4.0),
 }
 
+ROUND4 = {  # round 4 (2026-12-07): ROI zoom in the session, (rule, roi_zoom, InteractiveSession.scribble_zoom_grow)
+    "no ROI zoom (evaluate.py's stroke protocol before)": (StrokeRule(), False, None),
+    "ROI zoom auto on a box only (a first lasso's)": (StrokeRule(), "auto", None),
+    "ROI zoom auto on the scribbles' extent, grown 0": (StrokeRule(), "auto", 0.0),
+    "ROI zoom auto on the scribbles' extent, grown 0.1": (StrokeRule(), "auto", 0.1),
+    "ROI zoom auto on the scribbles' extent, grown 0.3": (StrokeRule(), "auto", 0.3),
+    "ROI zoom auto on the scribbles' extent, grown 0.5": (StrokeRule(), "auto", 0.5),
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -68,9 +79,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--slices", nargs="+", default=[str(DEFAULT_SLICES)])
-    parser.add_argument("--round", type=int, default=2, choices=[1, 2, 3], help="which set of rules")
+    parser.add_argument("--round", type=int, default=2, choices=[1, 2, 3, 4], help="which set of rules")
     args = parser.parse_args()
-    rules = {1: RULES, 2: ROUND2, 3: ROUND3}[args.round]
+    rules = {1: RULES, 2: ROUND2, 3: ROUND3, 4: ROUND4}[args.round]
     torch.set_num_threads(1)
     data = modality_report.load_slices(args.slices)
     with warnings.catch_warnings():
@@ -86,8 +97,10 @@ def main() -> None:
             encoded = {s: seg.encode(data["images"][s])}  # masks are grouped by slice: keep one
         truth = data["masks"][m]
         for name, rule in rules.items():
+            rule, zoom, grow = rule if isinstance(rule, tuple) else (rule, False, None)
             seg.stroke_rule = rule
-            for k, v in stroke_protocol.run(seg, data["images"][s], encoded[s], truth, args.seed + int(m)).items():
+            InteractiveSession.scribble_zoom_grow = grow
+            for k, v in stroke_protocol.run(seg, data["images"][s], encoded[s], truth, args.seed + int(m), zoom).items():
                 results[name][k].append(v)
     print(f"{len(chosen)} masks, model {seg.card.name}, {time.perf_counter() - start:.0f} s")
     print("| rule | 1 scribble | 3 | 5 | to 0.85 | lasso | lasso + 1 | lasso + 3 | to 0.85 |")

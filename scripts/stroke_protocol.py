@@ -23,11 +23,13 @@ TARGET_DICE = 0.85
 
 
 def scribble_loop(seg, image: np.ndarray, encoded, truth: np.ndarray, n_steps: int, seed: int,
-                  lasso: np.ndarray | None = None) -> list[np.ndarray]:
+                  lasso: np.ndarray | None = None, roi_zoom: str | bool = "auto") -> list[np.ndarray]:
     """Masks after each step through ``InteractiveSession`` (the user's path: strokes kept, a
-    corrective stroke's change kept near it), without ROI zoom, as the click protocol: the lasso
-    first (if given), then ``n_steps`` corrective scribbles. ``encoded``: ``seg.encode(image)``."""
-    session = seg.session(image, roi_zoom=False)
+    corrective stroke's change kept near it): the lasso first (if given), then ``n_steps`` corrective
+    scribbles. ``encoded``: ``seg.encode(image)``. ``roi_zoom``: the session's; "auto" (the API's
+    default, evaluate.py's) zooms on a small first lasso's box or positive scribbles' extent, as
+    a user's session does; clicks alone never zoom there, so the click protocol needs no zoom."""
+    session = seg.session(image, roi_zoom=roi_zoom)
     session._full = encoded  # the image's embedding, computed once for all protocols (the session would encode the same)
     masks, prediction = [], None
     if lasso is not None:
@@ -48,11 +50,11 @@ def to_reach(curve: list[float], target: float = TARGET_DICE) -> int:
     return next((i + 1 for i, d in enumerate(curve) if d >= target), len(curve) + 1)
 
 
-def run(seg, image: np.ndarray, encoded, truth: np.ndarray, seed: int) -> dict[str, list[float]]:
+def run(seg, image: np.ndarray, encoded, truth: np.ndarray, seed: int, roi_zoom: str | bool = "auto") -> dict[str, list[float]]:
     """Dice curves of both protocols on one mask: {"scribble_curve": [...], "lasso_curve": [...]}."""
-    scribbles = scribble_loop(seg, image, encoded, truth, MAX_SCRIBBLES, seed)
+    scribbles = scribble_loop(seg, image, encoded, truth, MAX_SCRIBBLES, seed, roi_zoom=roi_zoom)
     outline = noisy_outline(truth, np.random.default_rng([seed, 1000]))  # the same outline for every model
-    lasso = scribble_loop(seg, image, encoded, truth, LASSO_SCRIBBLES, seed + 1, lasso=outline)
+    lasso = scribble_loop(seg, image, encoded, truth, LASSO_SCRIBBLES, seed + 1, lasso=outline, roi_zoom=roi_zoom)
     return {"scribble_curve": [dice(m, truth) for m in scribbles], "lasso_curve": [dice(m, truth) for m in lasso]}
 
 
