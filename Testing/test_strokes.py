@@ -231,11 +231,11 @@ def test_a_first_scribble_gives_its_grown_extent_as_the_box(default_segmenter, s
 
 
 def test_a_small_first_scribble_zooms_the_session_on_its_grown_extent(default_segmenter, sample_slice):
-    """InteractiveSession.scribble_zoom_grow: with ROI zoom "auto" and no box, a short positive
+    """StrokeRule.zoom_grow: with ROI zoom "auto" and no box, a short positive
     scribble gives the target's extent (grown by 0.3 of its size), so the session encodes a crop
     around it instead of the whole slice and keeps that crop for the next scribble inside it; a
     scribble across most of the slice, or the rule switched off, keeps the whole slice."""
-    from waveseg.session import InteractiveSession
+    from waveseg.prompting.stroke_prompts import StrokeRule
 
     short = np.array([[80.0, 100.0], [95.0, 108.0]])
     zoomed = default_segmenter.session(sample_slice, roi_zoom="auto")
@@ -253,11 +253,48 @@ def test_a_small_first_scribble_zooms_the_session_on_its_grown_extent(default_se
     across = default_segmenter.session(sample_slice, roi_zoom="auto")
     across.add_scribble(np.array([[30.0, 60.0], [150.0, 160.0]]), positive=True)
     assert across.state.roi is None
-    before = InteractiveSession.scribble_zoom_grow
-    InteractiveSession.scribble_zoom_grow = None
+    default_segmenter.stroke_rule = StrokeRule(zoom_grow=None)
     try:
         plain = default_segmenter.session(sample_slice, roi_zoom="auto")
         plain.add_scribble(short, positive=True)
         assert plain.state.roi is None
     finally:
-        InteractiveSession.scribble_zoom_grow = before
+        default_segmenter.stroke_rule = StrokeRule()
+
+
+def test_a_small_first_scribble_on_an_empty_volume_slice_is_decoded_from_a_crop(default_segmenter, sample_volume):
+    """VolumeSession zooms a slice's first prompt as InteractiveSession does when it is positive
+    scribbles only (StrokeRule.zoom_grow, the segmenter's roi_zoom): one crop is encoded around the
+    scribble's grown extent, the slice's mask stays inside it and holds the scribble, and undo
+    restores the empty slice; with zoom_grow None the whole slice's embedding answers."""
+    from waveseg.prompting.stroke_prompts import StrokeRule
+
+    volume = sample_volume.array
+    short = [[80.0, 100.0], [95.0, 108.0]]
+    line = stroke_pixels(validate_stroke(short, True, HW, False), HW)
+    crops = []
+    encode = default_segmenter.encode
+
+    def recording(image, window=None):
+        crops.append(image.shape[:2])
+        return encode(image, window)
+
+    default_segmenter.encode = recording
+    try:
+        vs = default_segmenter.volume_session(volume, prefetch=False)
+        vs.scribble(0, DEMO_SLICE, short, positive=True, repropagate=False)
+        zoomed = vs.mask[DEMO_SLICE].copy()
+        small = [hw for hw in crops if max(hw) < 0.5 * max(HW)]
+        assert len(small) == 1  # the crop around the scribble, besides the whole slice's encoding
+        assert zoomed[line].all() and zoomed.sum() < 0.1 * zoomed.size
+        vs.undo()
+        assert not vs.mask[DEMO_SLICE].any()
+        crops.clear()
+        default_segmenter.stroke_rule = StrokeRule(zoom_grow=None)
+        plain = default_segmenter.volume_session(volume, prefetch=False)
+        plain.scribble(0, DEMO_SLICE, short, positive=True, repropagate=False)
+        assert not [hw for hw in crops if max(hw) < 0.5 * max(HW)]
+        assert not np.array_equal(plain.mask[DEMO_SLICE], zoomed)
+    finally:
+        default_segmenter.encode = encode
+        default_segmenter.stroke_rule = StrokeRule()

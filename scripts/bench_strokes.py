@@ -8,7 +8,7 @@ Rules compared (``waveseg.prompting.stroke_prompts.StrokeRule``; "shipped" is it
 scribble, pinning the strokes into the mask prompt or not, forcing the strokes' pixels into the
 result or not, a corrective stroke's change kept near it or not, forcing a first lasso's inside,
 the first lasso's inside as the mask prompt (rounds 1-3, without ROI zoom); ROI zoom in the
-session on the scribbles' extent (round 4, ``InteractiveSession.scribble_zoom_grow``). Strokes go
+session on the scribbles' extent (round 4, ``StrokeRule.zoom_grow``). Strokes go
 through ``InteractiveSession`` (the user's path). Prints a Markdown table.
 """
 
@@ -25,7 +25,6 @@ import modality_report
 import stroke_protocol
 from evaluate import DEFAULT_SLICES, chosen_masks
 from waveseg.predictor import Segmenter
-from waveseg.session import InteractiveSession
 from waveseg.prompting.stroke_prompts import StrokeRule
 
 RULES = {  # round 1 (all against the defaults then: 5 points, pin, force, local 2, first lasso forced, no scribble box)
@@ -63,13 +62,13 @@ ROUND3 = {  # round 3 (2026-12-06): a box from a first positive scribble's exten
     "scribble box 0.1, local 4": StrokeRule(scribble_box=0.1, local=4.0),
 }
 
-ROUND4 = {  # round 4 (2026-12-07): ROI zoom in the session, (rule, roi_zoom, InteractiveSession.scribble_zoom_grow)
-    "no ROI zoom (evaluate.py's stroke protocol before)": (StrokeRule(), False, None),
-    "ROI zoom auto on a box only (a first lasso's)": (StrokeRule(), "auto", None),
-    "ROI zoom auto on the scribbles' extent, grown 0": (StrokeRule(), "auto", 0.0),
-    "ROI zoom auto on the scribbles' extent, grown 0.1": (StrokeRule(), "auto", 0.1),
-    "ROI zoom auto on the scribbles' extent, grown 0.3": (StrokeRule(), "auto", 0.3),
-    "ROI zoom auto on the scribbles' extent, grown 0.5": (StrokeRule(), "auto", 0.5),
+ROUND4 = {  # round 4 (2026-12-07): (rule, the session's roi_zoom); StrokeRule.zoom_grow: ROI zoom on the scribbles' extent
+    "no ROI zoom (evaluate.py's stroke protocol before)": (StrokeRule(zoom_grow=None), False),
+    "ROI zoom auto on a box only (a first lasso's)": (StrokeRule(zoom_grow=None), "auto"),
+    "ROI zoom auto on the scribbles' extent, grown 0": (StrokeRule(zoom_grow=0.0), "auto"),
+    "ROI zoom auto on the scribbles' extent, grown 0.1": (StrokeRule(zoom_grow=0.1), "auto"),
+    "ROI zoom auto on the scribbles' extent, grown 0.3 (shipped)": (StrokeRule(zoom_grow=0.3), "auto"),
+    "ROI zoom auto on the scribbles' extent, grown 0.5": (StrokeRule(zoom_grow=0.5), "auto"),
 }
 
 
@@ -97,9 +96,8 @@ def main() -> None:
             encoded = {s: seg.encode(data["images"][s])}  # masks are grouped by slice: keep one
         truth = data["masks"][m]
         for name, rule in rules.items():
-            rule, zoom, grow = rule if isinstance(rule, tuple) else (rule, False, None)
+            rule, zoom = rule if isinstance(rule, tuple) else (rule, False)  # rounds 1-3 ran without ROI zoom
             seg.stroke_rule = rule
-            InteractiveSession.scribble_zoom_grow = grow
             for k, v in stroke_protocol.run(seg, data["images"][s], encoded[s], truth, args.seed + int(m), zoom).items():
                 results[name][k].append(v)
     print(f"{len(chosen)} masks, model {seg.card.name}, {time.perf_counter() - start:.0f} s")

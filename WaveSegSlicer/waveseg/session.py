@@ -62,12 +62,6 @@ class InteractiveSession:
     # zooming on that cost click-only sessions Dice and clicks; True restores that for
     # scripts/bench_roi_clicks.py, which compares both
     auto_zoom_on_mask = False
-    # With no box, ROI zoom also takes the positive scribbles' extent, grown by this fraction of its
-    # size on each side, as the target's (None: never): a scribble drawn along or around the target
-    # spans most of it. scripts/bench_strokes.py --limit 20 --round 4 (2026-12-07), Dice after 3
-    # scribbles held-out / never-seen lesions: no zoom 0.889 / 0.837; grown 0: 0.891 / 0.857;
-    # 0.1: 0.891 / 0.854; 0.3: 0.892 / 0.862; 0.5: 0.891 / 0.861. Small lesions gain most.
-    scribble_zoom_grow: float | None = 0.3
 
     def __init__(self, segmenter: "Segmenter", image: np.ndarray, window: tuple[float, float] | None = None,
                  roi_zoom: str | bool = "auto") -> None:
@@ -203,8 +197,8 @@ class InteractiveSession:
         extent_mask = prev_mask if self.roi_zoom is True or self.auto_zoom_on_mask else None
         extent_pts = np.concatenate([pts] + [s.xy.astype(np.float32) for s in strokes])  # the crop must frame the strokes too
         extent_box = None if box is None else np.asarray(box)
-        if extent_box is None and self.scribble_zoom_grow is not None:
-            extent_box = scribble_box(strokes, self.image_hw, self.scribble_zoom_grow)
+        if extent_box is None and self._stroke_rule.zoom_grow is not None:  # a first scribble's extent (StrokeRule.zoom_grow)
+            extent_box = scribble_box(strokes, self.image_hw, self._stroke_rule.zoom_grow)
         roi = next_roi(None if previous is None else previous.roi, extent_box, extent_mask,
                        extent_pts, self.image_hw, self.roi_zoom, keep=self.keep_crop)
         ox, oy = (roi[0], roi[1]) if roi else (0, 0)

@@ -20,7 +20,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from waveseg.errors import InvalidPromptError
-from waveseg.prompting.stroke_prompts import StrokeRule, force_strokes, lasso_box, local_edit
+from waveseg.prompting.box_zoom import crop_logits_to_frame
+from waveseg.prompting.roi import choose_roi
+from waveseg.prompting.stroke_prompts import StrokeRule, force_strokes, lasso_box, local_edit, scribble_box
 from waveseg.prompting.strokes import Stroke, validate_stroke
 from waveseg.volume_geometry import take_slice
 
@@ -95,6 +97,12 @@ class StrokeActions:
         if previous is not None and previous.dtype == bool:
             previous = px.mask_to_square(previous)
         strokes = earlier + [new]
+        if previous is None and box is None and not len(points):
+            zoomed = self._zoomed_first_scribble(axis, index, px, encoded, [square(s) for s in strokes], rule)
+            if zoomed is not None:
+                mask, logits, score = zoomed
+                mask2d = px.mask_to_native(mask)
+                return (force_strokes(mask2d, strokes, mask2d.shape) if rule.force else mask2d), logits, score
         out = self.segmenter.predict_encoded(
             encoded,
             points=px.xy_to_square(np.asarray(points, np.float32)) if len(points) else None,
@@ -110,3 +118,23 @@ class StrokeActions:
         if rule.force and (previous is not None or rule.force_first_lasso or not new.closed):  # exact at native pixels
             mask2d = force_strokes(mask2d, strokes, mask2d.shape)
         return mask2d, logits, out.score
+
+    def _zoomed_first_scribble(self, axis, index, px, encoded, strokes: list[Stroke], rule: StrokeRule):
+        """A slice's first prompt, positive scribbles only, decoded from a crop around their grown
+        extent when it is small, as ``InteractiveSession`` zooms (``StrokeRule.zoom_grow``, the
+        segmenter's ``roi_zoom``); None when it is not. ``strokes`` in the square pixels of
+        ``px``; returns ((Hs, Ws) square mask, (1, 256, 256) logits in the slice's frame, score)."""
+        mode = getattr(self.segmenter, "roi_zoom", False)
+        square_hw = encoded.geometry.original_hw
+        if rule.zoom_grow is None or not mode or any(s.closed for s in strokes):
+            return None
+        roi = choose_roi(scribble_box(strokes, square_hw, rule.zoom_grow), square_hw, mode)
+        if roi is None:
+            return None
+        x0, y0, x1, y1 = roi
+        image = px.image_to_square(take_slice(self.volume, axis, index))
+        crop = self.segmenter.encode(image[y0:y1, x0:x1], self.window)
+        out = self.segmenter.predict_encoded(crop, scribbles=[s.shifted(x0, y0) for s in strokes])
+        mask = np.zeros(square_hw, bool)
+        mask[y0:y1, x0:x1] = out.mask
+        return mask, crop_logits_to_frame(out.logits, crop.geometry, roi, encoded.geometry), out.score
