@@ -107,9 +107,10 @@ def per_slice_dice(mask: np.ndarray, truth: np.ndarray) -> list[float | None]:
     return [dice(mask[k], truth[k]) if truth[k].any() or mask[k].any() else None for k in range(truth.shape[0])]
 
 
-def run_waveseg(seg: Segmenter, image, truth, spacing, window, box, prefetch: bool) -> dict:
+def run_waveseg(seg: Segmenter, image, truth, spacing, window, box, prefetch: bool, roi_zoom: str | bool = "auto") -> dict:
     start = time.perf_counter()
     session = seg.volume_session(image, spacing=spacing, window=window, prefetch=prefetch)
+    session.roi_zoom = roi_zoom
     report = session.box3d(*box)
     session.cache.wait()  # slices prefetched past the object's end count too
     seconds = time.perf_counter() - start
@@ -167,6 +168,8 @@ def main() -> None:
                         help="where encoders and decoders run, the same for every model (Segmenter's runtime)")
     parser.add_argument("--no-prefetch", action="store_true",
                         help="encode every slice when propagation reaches it, instead of the next slices in a background thread")
+    parser.add_argument("--roi-zoom", default="auto", choices=["auto", "off"],
+                        help="VolumeSession's ROI zoom on slices with a small box (default: the user's, auto)")
     parser.add_argument("--plots", type=Path, help="folder for one PNG per volume: 2D Dice along the axis")
     parser.add_argument("--json", type=Path, help="write every number (per-slice Dice included) here")
     parser.add_argument("--threads", type=int, default=1,
@@ -186,7 +189,7 @@ def main() -> None:
                 seg.predict_encoded(encoded, box=(8, 8, 40, 40))
     # in the order of --cases' words (a run cut short by time has done the first ones)
     cases = list(dict.fromkeys(c for w in (args.cases or [""]) for c in CASES if w.lower() in c.title.lower()))
-    print(f"runtime: {next(iter(segmenters.values())).runtime}, prefetch: {'off' if args.no_prefetch else 'on'}, "
+    print(f"runtime: {next(iter(segmenters.values())).runtime}, prefetch: {'off' if args.no_prefetch else 'on'}, ROI zoom: {args.roi_zoom}, "
           f"z margin: {args.z_margin}\n")
     print("| volume | " + " | ".join(f"{n}: 3D Dice" for n in names) + " | WaveSeg +3 clicks | seconds | speed vs reference | WaveSeg covered (box) | stopped by |")
     print("|---|" + "---:|" * len(names) + "---:|---|---:|---|---|")
@@ -194,7 +197,8 @@ def main() -> None:
     for case in cases:
         image, truth, spacing = load_case(case)
         box = truth_box(truth, args.z_margin)
-        results = {name: run_waveseg(segmenters[name], image, truth, spacing, case.waveseg_window, box, not args.no_prefetch)
+        zoom = "auto" if args.roi_zoom == "auto" else False
+        results = {name: run_waveseg(segmenters[name], image, truth, spacing, case.waveseg_window, box, not args.no_prefetch, zoom)
                    for name in args.models}
         if args.reference != "none":
             results[names[-1]] = run_reference(segmenters[args.reference], image, truth, spacing, case.window, box)

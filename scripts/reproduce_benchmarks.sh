@@ -54,8 +54,8 @@ for row in "${rows[@]}"; do
     cold)
       run "$PY" scripts/bench_engine.py --cold-start --repeats 5 ;;
     7)  # row 2 prepares the never-seen lesion slices
-      run "$PY" scripts/evaluate.py --models litemedsam default --limit 20 --no-roi --report reports/benchmark_strokes.md
-      run "$PY" scripts/evaluate.py --models litemedsam default --limit 20 --no-roi \
+      run "$PY" scripts/evaluate.py --models litemedsam default --limit 20 --report reports/benchmark_strokes.md
+      run "$PY" scripts/evaluate.py --models litemedsam default --limit 20 \
         --slices "$DATA/slices_unseen_lesions/test.npz" --report reports/benchmark_strokes_unseen_lesions.md ;;
     8)
       run "$PY" scripts/bench_in_context.py --out reports/bench_in_context ;;
