@@ -272,3 +272,38 @@ def test_sessions_over_one_volume_share_slice_embeddings(fast_segmenter, sample_
     assert second.cache is first.cache and len(first.cache) == 1  # slice 8 was encoded once
     with pytest.raises(InvalidImageError, match="same volume"):
         fast_segmenter.volume_session(sample_volume.array.copy(), share_cache_with=first)
+
+
+def test_a_small_3d_box_segments_its_middle_slice_from_a_crop(fast_segmenter):
+    """VolumeSession.roi_zoom (the segmenter's, "auto"): the slice a 3D box smaller than a quarter of
+    the slice is drawn on is answered from a crop around the box (waveseg.volume_zoom), the other
+    slices from their whole-slice embeddings; the masks find the object; roi_zoom False encodes
+    whole slices only."""
+    rng = np.random.default_rng(0)
+    volume = rng.normal(60, 8, (10, 200, 200)).astype(np.float32)
+    yy, xx = np.mgrid[:200, :200]
+    disc = (yy - 90) ** 2 + (xx - 110) ** 2 < 12 ** 2
+    volume[2:8, disc] += 140  # a bright cylinder on slices 2..7, 24 px across
+    truth = np.zeros(volume.shape, bool)
+    truth[2:8] = disc
+    shapes = []
+    encode = fast_segmenter.encode
+
+    def recording(image, window=None):
+        shapes.append(image.shape[:2])
+        return encode(image, window)
+
+    fast_segmenter.encode = recording
+    try:
+        vs = fast_segmenter.volume_session(volume, prefetch=False)
+        vs.box3d((96, 76, 2), (124, 104, 7))
+        crops = [hw for hw in shapes if hw != (200, 200)]
+        assert len(crops) == 1 and max(crops[0]) < 100, shapes
+        assert dice(vs.mask, truth) > 0.8 and not vs.mask[:, :40].any()
+        shapes.clear()
+        whole = fast_segmenter.volume_session(volume, prefetch=False)
+        whole.roi_zoom = False
+        whole.box3d((96, 76, 2), (124, 104, 7))
+        assert shapes and all(hw == (200, 200) for hw in shapes)
+    finally:
+        fast_segmenter.encode = encode

@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--no-prefetch", action="store_true",
                         help="encode every slice when propagation reaches it, instead of the next slices in a background thread")
     parser.add_argument("--roi-zoom", default="auto", choices=["auto", "off"],
-                        help="VolumeSession's ROI zoom on slices with a small box (default: the user's, auto)")
+                        help="VolumeSession's ROI zoom on the boxed slice when the box is small (default: the user's, auto)")
     parser.add_argument("--plots", type=Path, help="folder for one PNG per volume: 2D Dice along the axis")
     parser.add_argument("--json", type=Path, help="write every number (per-slice Dice included) here")
     parser.add_argument("--threads", type=int, default=1,
