@@ -77,7 +77,10 @@ def test_adaptation_improves_held_back_slices(adapted, brain_slices):
     # the default method's default final averages the three fold models: no fourth, final run
     assert {r["phase"] for r in records} == {"validation 1/3", "validation 2/3", "validation 3/3"}
     assert result.metadata["final"] == "fold_average" and records[-1]["fraction"] == 1.0
-    assert set(result.delta) <= {k for k in seg.model.state_dict() if k.startswith(("prompt_encoder", "mask_decoder"))}
+    # the decoder method trains the prompt encoder, the mask decoder and the encoder's neck; the stages stay
+    assert set(result.delta) <= {k for k in seg.model.state_dict()
+                                 if k.startswith(("prompt_encoder", "mask_decoder", "image_encoder.neck."))}
+    assert any(k.startswith("image_encoder.neck.") for k in result.delta)
     adapted_seg = _fresh()
     adapted_seg.model.load_state_dict(
         {k: v + result.delta.get(k, torch.zeros_like(v)) if v.is_floating_point() else v

@@ -19,9 +19,9 @@ adapted weights only when that shows a gain beyond its noise:
   * k = 1 and nothing else: one run scored on rotated, rescaled views of the slice with their own
     intensity changes (``waveseg.adaptation.views``), which training never sees; a weaker check
     (same anatomy), so the gate asks for a larger gain.
-The default method is "decoder" (mask decoder and prompt encoder only): on the project's
-benchmark it gains as much as GaLore, and with the encoder frozen its embeddings are computed
-once, which is what makes cross-validation fit into a 30 s budget (``scripts/bench_adapt.py``).
+The default method is "decoder" (mask decoder, prompt encoder and the encoder's neck): on the
+project's benchmark it gains more than GaLore, and with the encoder's stages frozen their maps are
+computed once, which is what makes cross-validation fit into a 30 s budget (``scripts/bench_adapt.py``).
 The whole call, validation included, ends within ``time_budget_s``. With ``apply=True`` and a
 kept result the segmenter's weights become the adapted ones; otherwise it is left exactly as it
 was, also after a cancel or an error.
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from waveseg.adaptation import METHODS
-from waveseg.adaptation.fit import AdaptationCancelled, FitSettings, fit
+from waveseg.adaptation.fit import AdaptationCancelled, FitSettings, Frozen, embedding_of, fit, frozen_inputs, take, trains_neck
 from waveseg.adaptation.gate import GateDecision, decide
 from waveseg.errors import InvalidImageError, InvalidPromptError, WaveSegError
 from waveseg.metrics import dice
@@ -113,24 +113,23 @@ def _prepare(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], window, 
     return torch.stack(xs), torch.stack(ys).to(torch.uint8)
 
 
-@torch.no_grad()
-def _embed(model: torch.nn.Module, x: torch.Tensor, cancel: Callable[[], bool] | None, chunk: int = 8) -> torch.Tensor:
-    """(N, 3, 256, 256) -> (N, 256, 64, 64) embeddings of the (frozen) encoder, in chunks."""
+def _embed(model: torch.nn.Module, x: torch.Tensor, cancel: Callable[[], bool] | None, neck: bool, chunk: int = 8) -> Frozen:
+    """(N, 3, 256, 256) -> the frozen part of the encoder's output (``fit.frozen_inputs``), in chunks."""
     out = []
     for i in range(0, len(x), chunk):
         if cancel is not None and cancel():
             raise AdaptationCancelled("adaptation cancelled; the model is unchanged")
-        out.append(model.encode(x[i : i + chunk]))
-    return torch.cat(out)
+        out.append(frozen_inputs(model, x[i : i + chunk], neck))
+    return [torch.cat(maps) for maps in zip(*out)] if neck else torch.cat(out)
 
 
 @torch.no_grad()
-def _box_dice(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, embeddings: torch.Tensor | None = None) -> list[float]:
+def _box_dice(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, embeddings: Frozen | None = None) -> list[float]:
     """Box-prompt Dice of each (3, 256, 256) image in ``x`` against its (256, 256) mask in ``y``."""
     scores = []
     for n, (image, mask) in enumerate(zip(x, y)):
         truth = mask.numpy().astype(bool)
-        embedding = model.encode(image[None]) if embeddings is None else embeddings[n : n + 1]
+        embedding = model.encode(image[None]) if embeddings is None else embedding_of(model, take(embeddings, slice(n, n + 1)))
         logits, _ = model.decode(embedding, boxes=torch.from_numpy(tight_box(truth))[None])
         scores.append(dice(logits[0, 0].numpy() > 0, truth))
     return scores
@@ -230,11 +229,12 @@ def adapt(
     settings = FitSettings.for_method(method, lr=lr, decoder_lr=decoder_lr, rank=rank, batch=batch, l2=l2)
     base = segmenter.model
     frozen = method == "decoder"
+    neck = trains_neck(base, settings)
     views, view_masks, source = training_views(x, y, rng)
-    view_embeddings = _embed(base, views, cancel) if frozen else None
+    view_embeddings = _embed(base, views, cancel, neck) if frozen else None
 
     def scorer(ex: torch.Tensor, ey: torch.Tensor) -> Callable[[torch.nn.Module], list[float]]:
-        embeddings = _embed(base, ex, cancel) if frozen else None
+        embeddings = _embed(base, ex, cancel, neck) if frozen else None
         return lambda model: _box_dice(model, ex, ey, embeddings)
 
     k = len(x)
@@ -258,7 +258,7 @@ def adapt(
                 progress({"phase": phase, **record, "fraction": round(min(used, 1.0), 3)})
 
         record = fit(model, views[selected], view_masks[selected], settings, max_steps, run_deadline,
-                     embeddings=None if view_embeddings is None else view_embeddings[selected], seed=seed + runs_done,
+                     embeddings=None if view_embeddings is None else take(view_embeddings, selected), seed=seed + runs_done,
                      evaluate=evaluate, keep_best=keep_best, cancel=cancel, progress=report, clock=clock,
                      estimates=estimates, snapshots=snapshots)
         estimates = (record.step_seconds, record.eval_seconds)

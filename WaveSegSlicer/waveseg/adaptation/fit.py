@@ -1,7 +1,8 @@
 """One adaptation training run: optimiser per method, steps until a deadline, scored checkpoints.
 
-Methods: "decoder" (prompt encoder and mask decoder only; the frozen encoder's embeddings of the
-training views are computed once, so a step costs one decoder pass per prompt round), "galore"
+Methods: "decoder" (prompt encoder, mask decoder and the encoder's neck; the frozen encoder
+stages' maps of the training views are computed once, so a step costs the neck and one decoder
+pass per prompt round), "galore"
 (GaLore on the encoder's weight matrices, conv kernels as matrices, plain AdamW on prompt encoder
 and decoder, as MedSAGa does), "adamw" (full fine-tuning) and "lora" (the ``peft`` package's LoRA
 adapters on the encoder's convolutions and linear layers, merged back at the end). ``l2`` adds
@@ -38,6 +39,9 @@ class FitSettings:
     eval_every: int = 5
     click_rounds: int = 1     # corrective click rounds simulated per step (each costs a decoder pass)
     train_transformer: bool = True  # False: the decoder's two-way transformer stays as it is
+    # method "decoder": also train the encoder's neck (the 1x1 / 3x3 convs that fuse its stages into the
+    # embedding; 82k parameters in wave-gms) on the frozen stages' cached maps, where the encoder has one
+    train_neck: bool = True
 
     @classmethod
     def for_method(cls, method: str, **overrides) -> "FitSettings":
@@ -48,7 +52,11 @@ class FitSettings:
         slices, 2026-12-02) that gained +8 points by step 10 and +12 by step 30 at 0.67x the cost of
         a step with one corrective round and the whole decoder trained at lr 3e-4 (1.49 against
         2.23 s per step on a busy machine; +1 by step 10, +7 by step 30): in a 30 s budget shared by
-        cross-validation runs, steps are few.
+        cross-validation runs, steps are few. The neck trains too (``train_neck``, same lr): on
+        scripts/bench_adapt.py's weak structures at k = 3 (1 thread, 60 s, 2026-12-07) +11.0 / +11.6 /
+        +10.6 / +9.9 points against +9.4 / +9.2 / +10.7 / +8.5 with it frozen, the same day; a
+        budget four times longer with it frozen gave +10.0 / +9.2 / +10.7 / +8.5, so it is what the
+        neck can learn, not more steps.
         """
         base = cls(method=method, decoder_lr=1e-3, click_rounds=0, train_transformer=False) if method == "decoder" \
             else cls(method=method)
@@ -78,6 +86,32 @@ def _with_lora(encoder: torch.nn.Module) -> torch.nn.Module:
     return get_peft_model(encoder, LoraConfig(r=LORA_RANK, lora_alpha=2 * LORA_RANK, target_modules=targets))
 
 
+Frozen = torch.Tensor | list[torch.Tensor]  # (V, 256, 64, 64) embeddings, or the stages' maps the neck fuses
+
+
+def trains_neck(model: torch.nn.Module, settings: FitSettings) -> bool:
+    """Whether the decoder method also trains the neck: asked for, and the encoder has a neck over ``features``."""
+    encoder = model.image_encoder
+    return settings.method == "decoder" and settings.train_neck and hasattr(encoder, "features") and hasattr(encoder, "neck")
+
+
+@torch.no_grad()
+def frozen_inputs(model: torch.nn.Module, x: torch.Tensor, neck: bool) -> Frozen:
+    """What the frozen part of the encoder gives for (N, 3, 256, 256) ``x``: the embeddings, or with
+    ``neck`` the stages' maps (a list, each (N, C, h, w)) that the trained neck turns into them."""
+    return model.image_encoder.features(x) if neck else model.encode(x)
+
+
+def take(frozen: Frozen, index) -> Frozen:
+    """Rows ``index`` of cached frozen inputs (a tensor or each map of a list)."""
+    return [f[index] for f in frozen] if isinstance(frozen, list) else frozen[index]
+
+
+def embedding_of(model: torch.nn.Module, frozen: Frozen) -> torch.Tensor:
+    """(N, 256, 64, 64) embeddings from cached frozen inputs, through ``model``'s (trained) neck if needed."""
+    return model.image_encoder.neck(frozen) if isinstance(frozen, list) else frozen
+
+
 def train_mode(model: torch.nn.Module) -> None:
     """Training mode, but BatchNorm keeps its statistics: a few slices would overwrite them."""
     model.train()
@@ -99,7 +133,12 @@ class _Optimisation:
             if not settings.train_transformer:
                 for p in model.mask_decoder.transformer.parameters():
                     p.requires_grad_(False)
-            self.optimizer = torch.optim.AdamW([p for p in heads() if p.requires_grad], lr=settings.decoder_lr)
+            trained = [p for p in heads() if p.requires_grad]
+            if trains_neck(model, settings):
+                trained += list(model.image_encoder.neck.parameters())
+                for p in model.image_encoder.neck.parameters():
+                    p.requires_grad_(True)
+            self.optimizer = torch.optim.AdamW(trained, lr=settings.decoder_lr)
         elif settings.method == "adamw":
             self.optimizer = torch.optim.AdamW([{"params": model.image_encoder.parameters(), "lr": settings.lr},
                                                 {"params": heads(), "lr": settings.decoder_lr}])
@@ -142,7 +181,7 @@ def fit(model: torch.nn.Module, views: torch.Tensor, masks: torch.Tensor, settin
 
     Stops after ``max_steps`` or when the next step would end after ``deadline`` (a
     ``clock()`` value, by default ``time.perf_counter()``; ``math.inf`` for none). ``embeddings`` (V, 256, 64, 64) are the
-    frozen encoder's (method "decoder"). ``evaluate(model)`` returns one score per validation
+    frozen encoder's (method "decoder"), or the stages' maps its trained neck fuses (``frozen_inputs``). ``evaluate(model)`` returns one score per validation
     sample and runs before the first step, every ``settings.eval_every`` steps and at the end;
     with ``keep_best`` the model ends with the weights of the checkpoint whose mean score was
     highest (step 0, the unchanged model, included). ``estimates`` are a previous run's
@@ -190,7 +229,7 @@ def fit(model: torch.nn.Module, views: torch.Tensor, masks: torch.Tensor, settin
         t = clock()
         pick = torch.from_numpy(rng.integers(0, len(views), size=settings.batch))
         loss = step_module(None if embeddings is not None else views[pick], masks[pick], seed=seed * 7919 + step,
-                           embeddings=None if embeddings is None else embeddings[pick])
+                           embeddings=None if embeddings is None else embedding_of(model, take(embeddings, pick)))
         for p, anchor in optimisation.anchors:
             loss = loss + settings.l2 * (p - anchor).pow(2).sum()
         optimisation.optimizer.zero_grad(set_to_none=True)

@@ -79,11 +79,15 @@ class HRMedSegLiteEncoder(nn.Module):
         self.stage2 = nn.Sequential(*(GatedLinearAttentionBlock(w2, num_heads[1]) for _ in range(depths[1])))
         self.neck = MultiScaleNeck((w0, w1, w2), fuse_ch)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
+    def features(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """The three stages' maps that the neck fuses, finest first."""
         f0 = self.stem(image * 2.0 - 1.0)
         f1 = self.stage1(self.down1(f0))
         f2 = self.stage2(self.down2(f1))
-        return self.neck([f0, f1, f2])
+        return [f0, f1, f2]
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.neck(self.features(image))
 
 
 @register_backbone("hrmedseg-lite")

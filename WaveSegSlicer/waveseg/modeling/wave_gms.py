@@ -75,13 +75,17 @@ class WaveGMSEncoder(nn.Module):
         self.stage3 = nn.Sequential(ResidualBlock(w3), AttentionBlock(w3, num_heads))
         self.neck = MultiScaleNeck((w1, w2, w3), fuse_ch)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
+    def features(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """The three stages' maps that the neck fuses: (B, w1, 64, 64), (B, w2, 32, 32), (B, w3, 16, 16)."""
         gray = image.mean(dim=1, keepdim=True)
         b1, b2, b3, b4 = self.dwt(gray * 2.0 - 1.0)
         f1 = self.stage1(self.merge1(torch.cat([self.stem(b1), b2], 1)))
         f2 = self.stage2(self.merge2(torch.cat([self.down2(f1), b3], 1)))
         f3 = self.stage3(self.merge3(torch.cat([self.down3(f2), b4], 1)))
-        return self.neck([f1, f2, f3])
+        return [f1, f2, f3]
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.neck(self.features(image))
 
 
 @register_backbone("wave-gms")
