@@ -80,7 +80,7 @@ def test_adaptation_improves_held_back_slices(adapted, brain_slices):
     # the decoder method trains the prompt encoder, the mask decoder and the encoder's neck; the stages stay
     assert set(result.delta) <= {k for k in seg.model.state_dict()
                                  if k.startswith(("prompt_encoder", "mask_decoder", "image_encoder.neck."))}
-    assert any(k.startswith("image_encoder.neck.") for k in result.delta)
+    assert any(k.startswith("image_encoder.neck.") for k in result.delta) and result.metadata["neck_trained"]
     adapted_seg = _fresh()
     adapted_seg.model.load_state_dict(
         {k: v + result.delta.get(k, torch.zeros_like(v)) if v.is_floating_point() else v
@@ -247,3 +247,12 @@ def test_gate_keeps_only_gains_beyond_noise(before, after, scheme, kept):
     decision = decide(before, after, scheme, k=3)
     assert decision.kept is kept
     assert ("helped" if kept else "did not help") in decision.message
+
+
+def test_one_annotated_slice_keeps_the_encoders_neck_frozen(brain_slices):
+    """With one slice, validated only on its own augmented views, the decoder method trains fewer
+    parameters: the neck stays as it is (fewshot.adapt), so no profile can carry a neck delta."""
+    volume, masks = brain_slices
+    result = adapt(_fresh(), [volume[TRAIN[0]]], [masks[TRAIN[0]]], steps=3, time_budget_s=NO_TIME_LIMIT)
+    assert result.decision.scheme == "augmented views" and result.metadata["neck_trained"] is False
+    assert not any(k.startswith("image_encoder.") for k in result.delta)

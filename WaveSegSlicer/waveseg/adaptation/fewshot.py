@@ -19,9 +19,10 @@ adapted weights only when that shows a gain beyond its noise:
   * k = 1 and nothing else: one run scored on rotated, rescaled views of the slice with their own
     intensity changes (``waveseg.adaptation.views``), which training never sees; a weaker check
     (same anatomy), so the gate asks for a larger gain.
-The default method is "decoder" (mask decoder, prompt encoder and the encoder's neck): on the
-project's benchmark it gains more than GaLore, and with the encoder's stages frozen their maps are
-computed once, which is what makes cross-validation fit into a 30 s budget (``scripts/bench_adapt.py``).
+The default method is "decoder" (mask decoder, prompt encoder and, with k >= 2 or given
+validation slices, the encoder's neck): on the project's benchmark it gains more than GaLore, and
+with the encoder's stages frozen their maps are computed once, which is what makes
+cross-validation fit into a 30 s budget (``scripts/bench_adapt.py``).
 The whole call, validation included, ends within ``time_budget_s``. With ``apply=True`` and a
 kept result the segmenter's weights become the adapted ones; otherwise it is left exactly as it
 was, also after a cancel or an error.
@@ -30,6 +31,7 @@ was, also after a cancel or an error.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -227,6 +229,11 @@ def adapt(
         vx, vy = _prepare(validation_images or [], validation_masks or [], window, zoom)
     rng = np.random.default_rng(seed)
     settings = FitSettings.for_method(method, lr=lr, decoder_lr=decoder_lr, rank=rank, batch=batch, l2=l2)
+    if len(images) == 1 and validation_images is None:
+        # One slice and only its own augmented views to validate on: the neck stays frozen (fewer
+        # trained parameters). scripts/bench_adapt.py --shots 1 (2026-12-07): with the neck trained
+        # the MNI152 amygdala's views promised +24.0 points and the other slices lost 5.2 (frozen: -0.7).
+        settings = dataclasses.replace(settings, train_neck=False)
     base = segmenter.model
     frozen = method == "decoder"
     neck = trains_neck(base, settings)
@@ -300,7 +307,7 @@ def adapt(
 
     delta = profile_delta(base.state_dict(), model.state_dict()) if decision.kept else {}
     metadata = {"base_model": segmenter.card.name, "base_fingerprint": model_fingerprint(base), "structure": structure,
-                "scope": [structure], "slices": k, "method": method, "steps": total_steps,
+                "scope": [structure], "slices": k, "method": method, "neck_trained": neck, "steps": total_steps,
                 "val_dice_before": round(decision.dice_before, 4), "val_dice_after": round(decision.dice_after, 4),
                 "validation": scheme, "final": final if n_folds else "single run", "roi_zoom": zoom, "gate": decision.message}
     if apply and decision.kept:

@@ -56,7 +56,7 @@ class FitSettings:
         scripts/bench_adapt.py's weak structures at k = 3 (1 thread, 60 s, 2026-12-07) +11.0 / +11.6 /
         +10.6 / +9.9 points against +9.4 / +9.2 / +10.7 / +8.5 with it frozen, the same day; a
         budget four times longer with it frozen gave +10.0 / +9.2 / +10.7 / +8.5, so it is what the
-        neck can learn, not more steps.
+        neck can learn, not more steps. With one annotated slice ``adapt`` keeps the neck frozen.
         """
         base = cls(method=method, decoder_lr=1e-3, click_rounds=0, train_transformer=False) if method == "decoder" \
             else cls(method=method)

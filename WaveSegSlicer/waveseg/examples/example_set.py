@@ -40,8 +40,10 @@ def encoder_fingerprint(segmenter: Segmenter) -> str:
     """SHA-256 of the image encoder's tensors: identifies the embeddings a set was made with.
 
     The encoder alone, not the whole model: an example set holds embeddings, which depend only on
-    the encoder, so a decoder-only adaptation profile applied on top keeps the set usable, while
-    another model (another encoder, or other encoder weights) is refused."""
+    the encoder, so an adaptation profile that leaves the encoder as it is (``train_neck=False``, or
+    method "decoder" on a backbone without a neck) keeps the set usable, while another model
+    (another encoder, or other encoder weights, such as the default decoder method's adapted neck)
+    is refused: its embeddings would not match the set's."""
     from waveseg.adaptation.profiles import model_fingerprint
 
     return model_fingerprint(segmenter.model.image_encoder)

@@ -101,7 +101,8 @@ def load_example_set(name_or_path: str | os.PathLike, segmenter: Segmenter) -> E
         raise ModelFileError(
             f"example set {metadata.get('name')!r} was made with model {metadata.get('model')!r} "
             f"({metadata['encoder_fingerprint'][:12]}...), not with this model {segmenter.card.name!r} "
-            f"({fingerprint[:12]}...): its embeddings mean nothing to this encoder; make the set again with this model")
+            f"({fingerprint[:12]}...): its embeddings mean nothing to this encoder (an adaptation profile that adapted "
+            f"the encoder's neck makes another encoder too); make the set again with this model")
     try:
         return ExampleSet(tensors["embeddings"], tensors["masks"].bool(), tensors["resized_hw"].numpy(),
                           metadata.get("structure", ""), metadata["encoder_fingerprint"], metadata.get("model", ""))
