@@ -160,7 +160,7 @@ class VolumeSession(EditHistory, StrokeActions):
             mask_input = px.mask_to_square(mask_input)
         if zoom and box is not None and mask_input is None and self.roi_zoom:
             image = px.image_to_square(take_slice(self.volume, axis, index))
-            out = zoomed_slice_prediction(self.segmenter, image, self.window, self.roi_zoom, points,
+            out = zoomed_slice_prediction(self.segmenter, image, self.window, self.roi_zoom, box, points,
                                           None if labels is None else np.asarray(labels), box)
             if out is not None:
                 return px.mask_to_native(out.mask), out

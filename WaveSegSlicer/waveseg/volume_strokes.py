@@ -20,11 +20,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from waveseg.errors import InvalidPromptError
-from waveseg.prompting.box_zoom import crop_logits_to_frame
-from waveseg.prompting.roi import choose_roi
 from waveseg.prompting.stroke_prompts import StrokeRule, force_strokes, lasso_box, local_edit, scribble_box
 from waveseg.prompting.strokes import Stroke, validate_stroke
 from waveseg.volume_geometry import take_slice
+from waveseg.volume_zoom import zoomed_slice_prediction
 
 
 class StrokeActions:
@@ -122,19 +121,11 @@ class StrokeActions:
     def _zoomed_first_scribble(self, axis, index, px, encoded, strokes: list[Stroke], rule: StrokeRule):
         """A slice's first prompt, positive scribbles only, decoded from a crop around their grown
         extent when it is small, as ``InteractiveSession`` zooms (``StrokeRule.zoom_grow``, the
-        segmenter's ``roi_zoom``); None when it is not. ``strokes`` in the square pixels of
-        ``px``; returns ((Hs, Ws) square mask, (1, 256, 256) logits in the slice's frame, score)."""
-        mode = getattr(self.segmenter, "roi_zoom", False)
-        square_hw = encoded.geometry.original_hw
-        if rule.zoom_grow is None or not mode or any(s.closed for s in strokes):
+        session's ``roi_zoom``); None when it is not. ``strokes`` in the square pixels of ``px``;
+        returns ((Hs, Ws) square mask, (1, 256, 256) logits in the slice's frame, score)."""
+        if rule.zoom_grow is None or not self.roi_zoom or any(s.closed for s in strokes):
             return None
-        roi = choose_roi(scribble_box(strokes, square_hw, rule.zoom_grow), square_hw, mode)
-        if roi is None:
-            return None
-        x0, y0, x1, y1 = roi
+        extent = scribble_box(strokes, encoded.geometry.original_hw, rule.zoom_grow)
         image = px.image_to_square(take_slice(self.volume, axis, index))
-        crop = self.segmenter.encode(image[y0:y1, x0:x1], self.window)
-        out = self.segmenter.predict_encoded(crop, scribbles=[s.shifted(x0, y0) for s in strokes])
-        mask = np.zeros(square_hw, bool)
-        mask[y0:y1, x0:x1] = out.mask
-        return mask, crop_logits_to_frame(out.logits, crop.geometry, roi, encoded.geometry), out.score
+        out = zoomed_slice_prediction(self.segmenter, image, self.window, self.roi_zoom, extent, scribbles=strokes)
+        return None if out is None else (out.mask, out.logits, out.score)
