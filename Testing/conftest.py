@@ -6,6 +6,7 @@ depend on model quality use the light shipped ``wave-gms``, which is much faster
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import os
 import warnings
@@ -37,6 +38,23 @@ def ritm_clicks(segmenter, image, truth, n: int, feed_back: str = "logits") -> l
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own faulthandler plugin, which would replace this file
+@contextlib.contextmanager
+def recorded_encodes(segmenter):
+    """Within it, the (h, w) of every image ``segmenter.encode`` is given (appended to the yielded
+    list): which crops or whole slices a session encoded. The real encoder still runs."""
+    shapes, encode = [], segmenter.encode
+
+    def recording(image, window=None):
+        shapes.append(image.shape[:2])
+        return encode(image, window)
+
+    segmenter.encode = recording
+    try:
+        yield shapes
+    finally:
+        del segmenter.encode  # the instance attribute: the class's method again
+
+
 def pytest_configure(config):
     """With WAVESEG_CRASH_LOG set (scripts/test.sh sets it), a hard crash (abort, segfault) dumps every
     thread's stack to that file too, so test.sh can print the crashing test at the end of its output."""

@@ -267,34 +267,27 @@ def test_a_small_first_scribble_on_an_empty_volume_slice_is_decoded_from_a_crop(
     scribbles only (StrokeRule.zoom_grow, the segmenter's roi_zoom): one crop is encoded around the
     scribble's grown extent, the slice's mask stays inside it and holds the scribble, and undo
     restores the empty slice; with zoom_grow None the whole slice's embedding answers."""
+    from conftest import recorded_encodes
     from waveseg.prompting.stroke_prompts import StrokeRule
 
     volume = sample_volume.array
     short = [[80.0, 100.0], [95.0, 108.0]]
     line = stroke_pixels(validate_stroke(short, True, HW, False), HW)
-    crops = []
-    encode = default_segmenter.encode
-
-    def recording(image, window=None):
-        crops.append(image.shape[:2])
-        return encode(image, window)
-
-    default_segmenter.encode = recording
     try:
-        vs = default_segmenter.volume_session(volume, prefetch=False)
-        vs.scribble(0, DEMO_SLICE, short, positive=True, repropagate=False)
-        zoomed = vs.mask[DEMO_SLICE].copy()
-        small = [hw for hw in crops if max(hw) < 0.5 * max(HW)]
-        assert len(small) == 1  # the crop around the scribble, besides the whole slice's encoding
-        assert zoomed[line].all() and zoomed.sum() < 0.1 * zoomed.size
-        vs.undo()
-        assert not vs.mask[DEMO_SLICE].any()
-        crops.clear()
-        default_segmenter.stroke_rule = StrokeRule(zoom_grow=None)
-        plain = default_segmenter.volume_session(volume, prefetch=False)
-        plain.scribble(0, DEMO_SLICE, short, positive=True, repropagate=False)
-        assert not [hw for hw in crops if max(hw) < 0.5 * max(HW)]
-        assert not np.array_equal(plain.mask[DEMO_SLICE], zoomed)
+        with recorded_encodes(default_segmenter) as crops:
+            vs = default_segmenter.volume_session(volume, prefetch=False)
+            vs.scribble(0, DEMO_SLICE, short, positive=True, repropagate=False)
+            zoomed = vs.mask[DEMO_SLICE].copy()
+            small = [hw for hw in crops if max(hw) < 0.5 * max(HW)]
+            assert len(small) == 1  # the crop around the scribble, besides the whole slice's encoding
+            assert zoomed[line].all() and zoomed.sum() < 0.1 * zoomed.size
+            vs.undo()
+            assert not vs.mask[DEMO_SLICE].any()
+            crops.clear()
+            default_segmenter.stroke_rule = StrokeRule(zoom_grow=None)
+            plain = default_segmenter.volume_session(volume, prefetch=False)
+            plain.scribble(0, DEMO_SLICE, short, positive=True, repropagate=False)
+            assert not [hw for hw in crops if max(hw) < 0.5 * max(HW)]
+            assert not np.array_equal(plain.mask[DEMO_SLICE], zoomed)
     finally:
-        default_segmenter.encode = encode
         default_segmenter.stroke_rule = StrokeRule()

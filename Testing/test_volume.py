@@ -286,15 +286,9 @@ def test_a_small_3d_box_segments_its_middle_slice_from_a_crop(fast_segmenter):
     volume[2:8, disc] += 140  # a bright cylinder on slices 2..7, 24 px across
     truth = np.zeros(volume.shape, bool)
     truth[2:8] = disc
-    shapes = []
-    encode = fast_segmenter.encode
+    from conftest import recorded_encodes
 
-    def recording(image, window=None):
-        shapes.append(image.shape[:2])
-        return encode(image, window)
-
-    fast_segmenter.encode = recording
-    try:
+    with recorded_encodes(fast_segmenter) as shapes:
         vs = fast_segmenter.volume_session(volume, prefetch=False)
         vs.box3d((96, 76, 2), (124, 104, 7))
         crops = [hw for hw in shapes if hw != (200, 200)]
@@ -305,5 +299,3 @@ def test_a_small_3d_box_segments_its_middle_slice_from_a_crop(fast_segmenter):
         whole.roi_zoom = False
         whole.box3d((96, 76, 2), (124, 104, 7))
         assert shapes and all(hw == (200, 200) for hw in shapes)
-    finally:
-        fast_segmenter.encode = encode
