@@ -194,10 +194,10 @@ def main() -> None:
     print("| volume | " + " | ".join(f"{n}: 3D Dice" for n in names) + " | WaveSeg +3 clicks | seconds | speed vs reference | WaveSeg covered (box) | stopped by |")
     print("|---|" + "---:|" * len(names) + "---:|---|---:|---|---|")
     everything = {}
+    zoom = "auto" if args.roi_zoom == "auto" else False
     for case in cases:
         image, truth, spacing = load_case(case)
         box = truth_box(truth, args.z_margin)
-        zoom = "auto" if args.roi_zoom == "auto" else False
         results = {name: run_waveseg(segmenters[name], image, truth, spacing, case.waveseg_window, box, not args.no_prefetch, zoom)
                    for name in args.models}
         if args.reference != "none":

@@ -150,7 +150,7 @@ class VolumeSession(EditHistory, StrokeActions):
 
     # -- model on one slice ---------------------------------------------------------------
     def _predict(self, axis: int, index: int, points=None, labels=None, box=None, mask_input=None, zoom: bool = False):
-        """Decode one slice from slice-local prompts; ``zoom``: a small box may be answered from a crop."""
+        """Decode one slice from slice-local prompts; ``zoom`` (a user-prompted slice, no mask prompt): a small box may be answered from a crop."""
         px = self._pixels(axis)
         if points is not None:
             points = px.xy_to_square(points)
@@ -158,7 +158,7 @@ class VolumeSession(EditHistory, StrokeActions):
             box = px.xy_to_square(np.asarray(box, np.float32).reshape(2, 2)).reshape(4)
         if mask_input is not None and mask_input.dtype == bool:
             mask_input = px.mask_to_square(mask_input)
-        if zoom and box is not None and mask_input is None and self.roi_zoom:
+        if zoom and box is not None and self.roi_zoom:
             image = px.image_to_square(take_slice(self.volume, axis, index))
             out = zoomed_slice_prediction(self.segmenter, image, self.window, self.roi_zoom, box, points,
                                           None if labels is None else np.asarray(labels), box)

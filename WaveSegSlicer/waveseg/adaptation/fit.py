@@ -53,9 +53,9 @@ class FitSettings:
         a step with one corrective round and the whole decoder trained at lr 3e-4 (1.49 against
         2.23 s per step on a busy machine; +1 by step 10, +7 by step 30): in a 30 s budget shared by
         cross-validation runs, steps are few. The neck trains too (``train_neck``, same lr): on
-        scripts/bench_adapt.py's weak structures at k = 3 (1 thread, 60 s, 2026-12-07) +11.0 / +11.6 /
-        +10.6 / +9.9 points against +9.4 / +9.2 / +10.7 / +8.5 with it frozen, the same day; a
-        budget four times longer with it frozen gave +10.0 / +9.2 / +10.7 / +8.5, so it is what the
+        scripts/bench_adapt.py's weak structures at k = 3 (1 thread, 60 s, 2026-12-07, its table's
+        order) +11.0 / +10.6 / +11.6 / +9.9 points against +9.4 / +10.7 / +9.2 / +8.5 with it frozen,
+        the same day; a budget four times longer with it frozen gave +10.0 / +10.7 / +9.2 / +8.5, so it is what the
         neck can learn, not more steps. With one annotated slice ``adapt`` keeps the neck frozen.
         """
         base = cls(method=method, decoder_lr=1e-3, click_rounds=0, train_transformer=False) if method == "decoder" \
