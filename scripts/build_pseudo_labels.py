@@ -38,7 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from build_slices import MIN_FOREGROUND, MIN_MASK_PIXELS, modality_group
-from scripts_common import VOLUMES, load_array
+from scripts_common import load_array
 from waveseg.metrics import dice, iou
 from waveseg.predictor import Segmenter, to_model_input
 from waveseg.preprocess import ResizeGeometry, normalize_intensity
