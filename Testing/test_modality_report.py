@@ -3,6 +3,7 @@ sample (Colin27 T1 + brain mask): build_slices.py cuts it with modality, source 
 are merged, both models run the protocol on the same chosen masks, and every group row must be
 the protocol's numbers of exactly that group's masks."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +134,9 @@ def test_by_modality_rows_are_the_protocol_of_their_own_masks(scripts, merged, f
     shuffled = dict(per_mask, **{"wave-gms": dict(per_mask["wave-gms"], mask_index=per_mask["wave-gms"]["mask_index"][::-1])})
     with pytest.raises(ValueError, match="other masks"):
         modality_report.group_summaries(shuffled, data, evaluate.summarize)
+    # the JSON beside the report keeps every number, the stroke protocol's nested summary too
+    as_json = json.loads(json.dumps(modality_report.to_json(grouped)))
+    for label in per_mask:
+        written, measured = as_json["modality"]["MR"]["models"][label], grouped["modality"]["MR"]["models"][label]
+        assert written["box"] == pytest.approx(measured["box"])
+        assert written["strokes"].keys() == measured["strokes"].keys()

@@ -142,9 +142,16 @@ def tables(grouped: dict) -> list[str]:
 
 def to_json(grouped: dict) -> dict:
     """``grouped`` with numpy values as plain floats and lists (per-structure detail dropped)."""
+    def plain(v):  # a number, an array, or dicts and lists of them (the stroke protocol's summary)
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v.tolist() if isinstance(v, np.ndarray) else float(v)
+
     def row(r: dict) -> dict:
         return {"n": r["n"], "slices": r["slices"], "patients": r["patients"],
-                "models": {label: {k: (v.tolist() if isinstance(v, np.ndarray) else float(v))
-                                   for k, v in s.items() if k != "by_structure"} for label, s in r["models"].items()}}
+                "models": {label: {k: plain(v) for k, v in s.items() if k != "by_structure"}
+                           for label, s in r["models"].items()}}
     return {"modality": {k: row(v) for k, v in grouped["modality"].items()},
             "source": {k: row(v) for k, v in grouped["source"].items()}, "all": row(grouped["all"])}
