@@ -130,6 +130,9 @@ def test_by_modality_rows_are_the_protocol_of_their_own_masks(scripts, merged, f
     lines = modality_report.tables(grouped)
     assert any(line.startswith("| MR | mricron | 2 (2, 1) | wave-gms | ") for line in lines)
     assert any(line.startswith(f"| MR | wave-gms | {gaps['box']:+.3f}") for line in lines)
+    without_roi = modality_report.tables(grouped, roi=False)  # evaluate.py --no-roi: no ROI-zoom columns at all
+    assert not any("ROI zoom" in line for line in without_roi)
+    assert f"| MR | wave-gms | {gaps['box']:+.3f} | {gaps['click5']:+.3f} | {gaps['noc85']:+.1f} |" in without_roi
 
     shuffled = dict(per_mask, **{"wave-gms": dict(per_mask["wave-gms"], mask_index=per_mask["wave-gms"]["mask_index"][::-1])})
     with pytest.raises(ValueError, match="other masks"):

@@ -242,10 +242,11 @@ def main() -> None:
         lines.append(f"| {label} | {s['box_fill']:.3f} | {s['box']:.3f} | {s['box_jitter']:.3f} | {s['box_roi']:.3f} | {s['click1']:.3f} | "
                      f"{s['click3']:.3f} | {s['click5']:.3f} | {s['noc85']:.1f} | {s['noc90']:.1f} | {s['box_5clicks']:.3f} | "
                      f"{s['enc_ms']:.0f}{ratio} | {s['click_ms']:.0f} |")
-    lines += ["", "With ROI zoom (`InteractiveSession(roi_zoom=\"auto\")`, the public API's default), same prompts:", "",
-              "| model | box | 5 clicks | NoC@85 | box + 5 clicks |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {label} | {s['box_roi']:.3f} | {s['click5_roi']:.3f} | {s['noc85_roi']:.1f} | {s['box_5clicks_roi']:.3f} |"
-              for label, s in summaries.items()]
+    if not args.no_roi:
+        lines += ["", "With ROI zoom (`InteractiveSession(roi_zoom=\"auto\")`, the public API's default), same prompts:", "",
+                  "| model | box | 5 clicks | NoC@85 | box + 5 clicks |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {label} | {s['box_roi']:.3f} | {s['click5_roi']:.3f} | {s['noc85_roi']:.1f} | {s['box_5clicks_roi']:.3f} |"
+                  for label, s in summaries.items()]
     lines += ["", "Per structure: Dice of box / 5 clicks / box + 5 clicks; NoC@85", "",
               "| structure | n | " + " | ".join(summaries) + " |", "|---|---:|" + "---|" * len(summaries)]
     for name, (n, *_) in next(iter(summaries.values()))["by_structure"].items():
@@ -256,7 +257,7 @@ def main() -> None:
         lines += [""] + stroke_protocol.table({label: s["strokes"] for label, s in summaries.items()})
     grouped = modality_report.group_summaries(per_mask, data, summarize) if args.by_modality else None
     if grouped:
-        lines += modality_report.tables(grouped)
+        lines += modality_report.tables(grouped, roi=not args.no_roi)
     report = Path(args.report)
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text("\n".join(lines) + "\n")

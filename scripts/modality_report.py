@@ -108,8 +108,12 @@ def _rows(grouped: dict) -> list[tuple[str, str, dict]]:
     return rows
 
 
-def tables(grouped: dict) -> list[str]:
-    """Markdown lines: per-modality and per-source Dice/NSD table, the ROI-zoom table, the goal gaps."""
+def tables(grouped: dict, roi: bool = True) -> list[str]:
+    """Markdown lines: per-modality and per-source Dice/NSD table, the ROI-zoom table, the goal gaps.
+
+    roi: whether the ROI-zoom session protocols ran (``evaluate.py --no-roi`` skips them): without
+    them the ROI-zoom table and the gaps' ROI-zoom halves are left out.
+    """
     lines = ["", "## Per modality and per source", "",
              ("Dice and NSD (normalised surface Dice at 2 pixels, MONAI `compute_surface_dice`) in the 256 x 256 "
               "model frame; n = masks, slices, patients (volumes or images whose patient is not otherwise known)."), "",
@@ -122,21 +126,24 @@ def tables(grouped: dict) -> list[str]:
                          f"{s['box']:.3f} | {s['nsd_box']:.3f} | {s['box_jitter']:.3f} | {s['click1']:.3f} | "
                          f"{s['click3']:.3f} | {s['click5']:.3f} | {s['nsd_click5']:.3f} | {s['noc85']:.1f} | "
                          f"{s['noc90']:.1f} | {s['box_5clicks']:.3f} | {s['nsd_box_5clicks']:.3f} |")
-    lines += ["", "With ROI zoom (`InteractiveSession(roi_zoom=\"auto\")`, the public API's default), same prompts:", "",
-              "| modality | source | n | model | box | 5 clicks | NoC@85 | box + 5 clicks |", "|---|---|---:|---|---:|---:|---:|---:|"]
-    for modality, source, row in _rows(grouped):
-        for label, s in row["models"].items():
-            lines.append(f"| {modality} | {source} | {row['n']} | {label} | {s['box_roi']:.3f} | {s['click5_roi']:.3f} | "
-                         f"{s['noc85_roi']:.1f} | {s['box_5clicks_roi']:.3f} |")
+    if roi:
+        lines += ["", "With ROI zoom (`InteractiveSession(roi_zoom=\"auto\")`, the public API's default), same prompts:", "",
+                  "| modality | source | n | model | box | 5 clicks | NoC@85 | box + 5 clicks |", "|---|---|---:|---|---:|---:|---:|---:|"]
+        for modality, source, row in _rows(grouped):
+            for label, s in row["models"].items():
+                lines.append(f"| {modality} | {source} | {row['n']} | {label} | {s['box_roi']:.3f} | {s['click5_roi']:.3f} | "
+                             f"{s['noc85_roi']:.1f} | {s['box_5clicks_roi']:.3f} |")
     lines += ["", (f"Goal gaps per modality (issue #23: box >= LiteMedSAM + {BOX_MARGIN:.2f}, 5 clicks >= {CLICK5_GOAL:.2f}, "
-                   f"NoC@85 <= {NOC85_GOAL:.0f}); measured minus goal, negative = missed by that much; protocol / ROI zoom:"), "",
+                   f"NoC@85 <= {NOC85_GOAL:.0f}); measured minus goal, negative = missed by that much; "
+                   f"{'protocol / ROI zoom' if roi else 'protocol'}:"), "",
               "| modality | model | box | 5 clicks | NoC@85 (clicks) |", "|---|---|---:|---:|---:|"]
     for modality, row in [*grouped["modality"].items(), ("all", grouped["all"])]:
         for label in row["models"]:
             gaps = goal_gaps(row, label)
             if gaps:
-                lines.append(f"| {modality} | {label} | {gaps['box']:+.3f} / {gaps['box_roi']:+.3f} | "
-                             f"{gaps['click5']:+.3f} / {gaps['click5_roi']:+.3f} | {gaps['noc85']:+.1f} / {gaps['noc85_roi']:+.1f} |")
+                cells = [f"{gaps[k]:+.3f}" + (f" / {gaps[k + '_roi']:+.3f}" if roi else "") for k in ("box", "click5")]
+                noc = f"{gaps['noc85']:+.1f}" + (f" / {gaps['noc85_roi']:+.1f}" if roi else "")
+                lines.append(f"| {modality} | {label} | {cells[0]} | {cells[1]} | {noc} |")
     return lines
 
 
