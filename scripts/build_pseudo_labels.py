@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Teacher pseudo-labels on the unlabelled images (issue #23), merged with a labelled split for training.
 
-For every slice of the unlabelled sources (``UNLABELLED`` below: the body CT, MR, ultrasound,
+For every slice of the unlabelled sources (``UNLABELLED`` below: the CT, MR, ultrasound,
 X-ray and NM images of pydicom-data and the InVesalius head CT; docs/data.md), in the model frame
 exactly as ``scripts/build_slices.py`` cuts labelled slices:
 
@@ -21,8 +21,8 @@ needs a 1024-pixel ``SamPredictor``, which LiteMedSAM's 256-pixel encoder is not
 
 Output ``OUT/train.npz`` holds the labelled split's training slices (``--labelled``) followed by the
 pseudo-labelled ones, in build_slices' format (``source`` ``pseudo:<image>:<frame>``, ``mask_source``
-``teacher``); each pseudo mask is repeated ``--repeat`` times so that it is drawn as often as the
-split's own masks are. ``OUT/pseudo.npz`` holds the pseudo-labelled slices alone, for inspection.
+``teacher``); each pseudo mask is repeated ``--repeat`` times (by default as often as makes the pseudo
+masks a quarter of the merged set, so that a few dozen of them are still drawn against thousands). ``OUT/pseudo.npz`` holds the pseudo-labelled slices alone, for inspection.
 
     .venv/bin/python scripts/build_pseudo_labels.py --labelled ~/.cache/waveseg/slices_mni152/train.npz \
         --out ~/.cache/waveseg/slices_pseudo
@@ -43,7 +43,7 @@ from waveseg.metrics import dice, iou
 from waveseg.predictor import Segmenter, to_model_input
 from waveseg.preprocess import ResizeGeometry, normalize_intensity
 
-# (file under VOLUMES, modality, CT window or None, volume axis and step, at most this many frames)
+# (file under VOLUMES, modality, CT window or None (percentiles), slicing axis, how many evenly spaced slices)
 UNLABELLED = [
     ("unlabelled/pydicom_data_693_UNCR.nii.gz", "CT", (-160, 240), 0, 1),
     ("unlabelled/pydicom_data_explicit_VR_UN.nii.gz", "CT", (-160, 240), 0, 1),
