@@ -37,7 +37,6 @@ def ritm_clicks(segmenter, image, truth, n: int, feed_back: str = "logits") -> l
     return steps
 
 
-@pytest.hookimpl(trylast=True)  # after pytest's own faulthandler plugin, which would replace this file
 @contextlib.contextmanager
 def recorded_encodes(segmenter):
     """Within it, the (h, w) of every image ``segmenter.encode`` is given (appended to the yielded
@@ -55,6 +54,7 @@ def recorded_encodes(segmenter):
         del segmenter.encode  # the instance attribute: the class's method again
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own faulthandler plugin, which would replace this file
 def pytest_configure(config):
     """With WAVESEG_CRASH_LOG set (scripts/test.sh sets it), a hard crash (abort, segfault) dumps every
     thread's stack to that file too, so test.sh can print the crashing test at the end of its output."""

@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 
 from waveseg.metrics import iou
-from waveseg.predictor import to_model_input
-from waveseg.preprocess import ResizeGeometry, normalize_intensity
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
@@ -20,14 +18,8 @@ def pseudo_labels(monkeypatch):
     return build_pseudo_labels
 
 
-def framed(slice_: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-    geometry = ResizeGeometry.for_shape(*slice_.shape)
-    image = to_model_input(normalize_intensity(slice_.astype(np.float32)), geometry)[0, 0].numpy()
-    return (image * 255).round().astype(np.uint8), geometry.resized_hw
-
-
 def test_kept_masks_are_confident_distinct_and_inside_the_image(pseudo_labels, litemedsam, sample_slice):
-    image, (h, w) = framed(sample_slice)
+    image, (h, w) = pseudo_labels.framed_plane(sample_slice.astype(np.float32), None)
     kept = pseudo_labels.pseudo_label(litemedsam, image, (h, w), min_score=0.8, min_agreement=0.5, per_slice=4)
     assert 1 <= len(kept) <= 4
     scores = [score for _, score in kept]

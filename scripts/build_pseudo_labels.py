@@ -37,11 +37,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from build_slices import MIN_FOREGROUND, MIN_MASK_PIXELS, modality_group
+from build_slices import MIN_MASK_PIXELS, framed_plane, modality_group
 from scripts_common import load_array
 from waveseg.metrics import dice, iou
-from waveseg.predictor import Segmenter, to_model_input
-from waveseg.preprocess import ResizeGeometry, normalize_intensity
+from waveseg.predictor import Segmenter
 
 # (file under VOLUMES, modality, CT window or None (percentiles), slicing axis, how many evenly spaced slices)
 UNLABELLED = [
@@ -72,13 +71,9 @@ def framed_slices(volume: np.ndarray, window, axis: int, count: int):
     n = volume.shape[axis]
     picks = np.unique(np.linspace(0, n - 1, count + 2)[1:-1].round().astype(int)) if count < n else range(n)
     for k in picks:
-        plane = np.take(volume, int(k), axis=axis).astype(np.float32)
-        normalized = normalize_intensity(plane, window)
-        if (normalized > 0.1).mean() < MIN_FOREGROUND:
-            continue
-        geometry = ResizeGeometry.for_shape(*plane.shape)
-        framed = to_model_input(normalized, geometry)[0, 0].numpy()
-        yield int(k), (framed * 255).round().astype(np.uint8), geometry.resized_hw
+        framed = framed_plane(np.take(volume, int(k), axis=axis).astype(np.float32), window)
+        if framed is not None:
+            yield int(k), *framed
 
 
 def candidates(image: np.ndarray) -> list[np.ndarray]:

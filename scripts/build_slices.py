@@ -55,6 +55,17 @@ def _slices(volume: np.ndarray, axis: int, step: int):
         yield k, np.take(volume, k, axis=axis)
 
 
+def framed_plane(plane: np.ndarray, window: tuple[float, float] | None) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """A (rows, cols) plane as ``Segmenter.set_image`` sees it: ((256, 256) uint8 model-frame image,
+    its content's (h, w) in the top-left), or None when it is nearly empty (``MIN_FOREGROUND``)."""
+    normalized = normalize_intensity(plane, window)
+    if (normalized > 0.1).mean() < MIN_FOREGROUND:
+        return None
+    geometry = ResizeGeometry.for_shape(*plane.shape)
+    framed = to_model_input(normalized, geometry)[0, 0].numpy()
+    return (framed * 255).round().astype(np.uint8), geometry.resized_hw
+
+
 def build(entries: list[dict]) -> dict[str, np.ndarray]:
     images, valid, source, masks, mask_slice, mask_name = [], [], [], [], [], []
     mask_modality, mask_source, mask_patient = [], [], []
@@ -67,20 +78,18 @@ def build(entries: list[dict]) -> dict[str, np.ndarray]:
         window = tuple(entry["window"]) if "window" in entry else None
         for axis in entry.get("axes", [0, 1, 2]):
             for k, plane in _slices(image, axis, entry["step"]):
-                normalized = normalize_intensity(plane, window)
-                if (normalized > 0.1).mean() < MIN_FOREGROUND:
+                framed = framed_plane(plane, window)
+                if framed is None:
                     continue
-                geometry = ResizeGeometry.for_shape(*plane.shape)
-                framed = to_model_input(normalized, geometry)[0, 0].numpy()
                 index = len(images)
-                images.append((framed * 255).round().astype(np.uint8))
-                valid.append(geometry.resized_hw)
+                images.append(framed[0])
+                valid.append(framed[1])
                 source.append(f"{entry['name']}:axis{axis}:{k}")
                 for labels, structures in label_maps:
                     plane_labels = np.take(labels, k, axis=axis)
                     for structure, rule in structures.items():
                         for name, mask in _structure_masks(plane_labels, structure, rule):
-                            rh, rw = geometry.resized_hw
+                            rh, rw = framed[1]
                             m = torch.from_numpy(mask.astype(np.float32))[None, None]
                             resized = F.interpolate(m, size=(rh, rw), mode="nearest")[0, 0]
                             framed_mask = np.zeros((256, 256), bool)
