@@ -2,7 +2,7 @@
 """Teacher pseudo-labels on the unlabelled images (issue #23), merged with a labelled split for training.
 
 For every slice of the unlabelled sources (``UNLABELLED`` below: the CT, MR, ultrasound,
-X-ray and NM images of pydicom-data and the InVesalius head CT; docs/data.md), in the model frame
+X-ray and NM images of pydicom-data, the InVesalius head CT and imageio's abdominal stent CT; docs/data.md), in the model frame
 exactly as ``scripts/build_slices.py`` cuts labelled slices:
 
 1. candidate objects: connected components of the slice's multi-Otsu intensity classes
@@ -59,6 +59,10 @@ UNLABELLED = [
     ("invesalius_head_ct.nii.gz", "CT", (-100, 1300), 0, 12),
     ("invesalius_head_ct.nii.gz", "CT", (-100, 1300), 1, 8),
     ("invesalius_head_ct.nii.gz", "CT", (-100, 1300), 2, 8),
+    # abdominal CT around an aortic stent graft, HU clipped at 0 (fat reads 0: mid-grey in this window)
+    ("unlabelled/imageio_stent_ct.nii.gz", "CT", (-160, 240), 0, 40),
+    ("unlabelled/imageio_stent_ct.nii.gz", "CT", (-160, 240), 1, 8),
+    ("unlabelled/imageio_stent_ct.nii.gz", "CT", (-160, 240), 2, 8),
 ]
 MIN_AREA, MAX_AREA = 0.003, 0.35  # a candidate's share of the slice's valid area
 

