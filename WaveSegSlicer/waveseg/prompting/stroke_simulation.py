@@ -119,7 +119,10 @@ def _smooth(xy: np.ndarray, rng: np.random.Generator, amplitude: float, sigma: f
     to about one vertex per 3 pixels (a mouse stroke's density)."""
     mode = "wrap" if closed else "nearest"
     noise = gaussian_filter1d(rng.normal(0, 1, xy.shape), sigma, axis=0, mode=mode)
-    scale = noise.std() or 1.0
+    # by its root mean square, not its standard deviation: over a stroke of a few points the smoothed
+    # noise is almost constant, and dividing by its tiny spread moved a whole 2-point stroke 4 pixels
+    # (a thin error region on the image's last rows got a scribble entirely below the image)
+    scale = float(np.sqrt(np.mean(noise ** 2))) or 1.0
     xy = gaussian_filter1d(xy, 1.0, axis=0, mode=mode) + amplitude * noise / scale
     keep = np.unique(np.r_[np.arange(0, len(xy), 3), len(xy) - 1])
     out = xy[keep]
@@ -132,7 +135,8 @@ def simulate_scribble(region: np.ndarray, rng: np.random.Generator, kind: str | 
     kind = SCRIBBLE_KINDS[int(rng.integers(3))] if kind is None else kind
     distance = distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
     draw = {"line": _line, "centreline": _centreline, "contour": _contour}[kind]
-    return draw(np.asarray(region, bool), distance, rng)
+    h, w = region.shape
+    return np.clip(draw(np.asarray(region, bool), distance, rng), 0, [w - 1, h - 1])  # a pen stays on the image
 
 
 def next_scribble(prediction: np.ndarray | None, truth: np.ndarray, rng: np.random.Generator,
