@@ -59,7 +59,7 @@ UNLABELLED = [
     ("invesalius_head_ct.nii.gz", "CT", (-100, 1300), 0, 12),
     ("invesalius_head_ct.nii.gz", "CT", (-100, 1300), 1, 8),
     ("invesalius_head_ct.nii.gz", "CT", (-100, 1300), 2, 8),
-    # abdominal CT around an aortic stent graft, HU clipped at 0 (fat reads 0: mid-grey in this window)
+    # abdominal CT around an aortic stent graft; its values read as HU clipped at 0 (fat is 0: mid-grey in this window)
     ("unlabelled/imageio_stent_ct.nii.gz", "CT", (-160, 240), 0, 40),
     ("unlabelled/imageio_stent_ct.nii.gz", "CT", (-160, 240), 1, 8),
     ("unlabelled/imageio_stent_ct.nii.gz", "CT", (-160, 240), 2, 8),

@@ -304,9 +304,9 @@ IMAGEIO_STENT_SHA256 = "60a83d2296b51ee6a53153e9ba96ba9020391b0c8952895d9d60a0a6
 
 def fetch_imageio_stent(cache: Path, volumes: Path) -> list[str]:
     """``<volumes>/unlabelled/imageio_stent_ct.nii.gz``: the (256, 128, 128) (Z, Y, X) int16 CT of
-    imageio's ``stent.npz``. Its values are HU clipped to 0..2000 (fat and air read 0: soft tissue
-    40-200, contrast lumen 300-500, the stent's metal 2000); the file states no voxel spacing, so
-    the NIfTI gets 1 mm (slices are used one by one)."""
+    imageio's ``stent.npz``. Its values read as HU clipped to 0..2000 (fat and air are 0, soft tissue
+    40-200, the contrast lumen 300-500, the stent's metal 2000; the file states neither this nor a
+    voxel spacing), so the NIfTI gets 1 mm (slices are used one by one)."""
     out = volumes / "unlabelled" / "imageio_stent_ct.nii.gz"
     if out.exists():
         print(f"imageio stent CT already in {out}")
