@@ -120,7 +120,7 @@ def _smooth(xy: np.ndarray, rng: np.random.Generator, amplitude: float, sigma: f
     mode = "wrap" if closed else "nearest"
     noise = gaussian_filter1d(rng.normal(0, 1, xy.shape), sigma, axis=0, mode=mode)
     # by its root mean square, not its standard deviation: over a stroke of a few points the smoothed
-    # noise is almost constant, and dividing by its tiny spread moved a whole 2-point stroke 4 pixels
+    # noise is almost constant, and dividing by its tiny spread moved a whole 2-point stroke 4 pixels and more
     # (a thin error region on the image's last rows got a scribble entirely below the image)
     scale = float(np.sqrt(np.mean(noise ** 2))) or 1.0
     xy = gaussian_filter1d(xy, 1.0, axis=0, mode=mode) + amplitude * noise / scale
